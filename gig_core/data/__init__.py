@@ -1,0 +1,1 @@
+"""Catalog data: the bundled sample, ingest (validation) and preprocessing (training tensors)."""

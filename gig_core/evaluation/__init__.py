@@ -1,0 +1,1 @@
+"""Evaluation: feature extractors, the metric math (via torchmetrics) and the evaluate stage."""

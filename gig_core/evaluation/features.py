@@ -1,0 +1,128 @@
+"""Feature extractors for FID/KID, all runnable offline.
+
+- `catalog` (default): a small CNN classifier trained on the catalog's own labels; its
+  penultimate layer is the feature space. Trained once per catalog version and cached.
+- `inception`: the standard FID InceptionV3 (torchmetrics / torch-fidelity), from a local
+  weights file only; it is never downloaded at run time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from gig_core.atomic import atomic_file
+from gig_core.config import EvaluateConfig
+from gig_core.errors import GigError
+from gig_core.data.preprocess import load_split, load_summary, load_vocab
+from gig_core.sampling import to_float
+
+INCEPTION_WEIGHTS_NAME = "pt_inception-2015-12-05-6726825d.pth"
+
+
+class FeatureExtractorError(GigError):
+    """The configured feature extractor cannot be built (e.g. its weights are not on disk)."""
+
+
+class CatalogFeatureExtractor(nn.Module):
+    """(B, 3, R, R) uint8 -> (B, 128) features; heads classify each labelled attribute."""
+
+    num_features = 128
+
+    def __init__(self, vocab_sizes: dict[str, int]):
+        super().__init__()
+        widths = [3, 32, 64, 128, self.num_features]
+        layers: list[nn.Module] = []
+        for c_in, c_out in zip(widths, widths[1:]):
+            layers += [nn.Conv2d(c_in, c_out, 3, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+        self.trunk = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.heads = nn.ModuleDict({a: nn.Linear(self.num_features, n) for a, n in vocab_sizes.items()})
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        return self.trunk(to_float(images))  # (B, 128)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.features(images)
+
+
+class InceptionFeatureExtractor(nn.Module):
+    """(B, 3, H, W) uint8 -> (B, 2048) pool features of the FID InceptionV3, from local weights."""
+
+    num_features = 2048
+
+    def __init__(self, weights_path: str):
+        super().__init__()
+        path = Path(weights_path) if weights_path else None
+        if path is None or not path.is_file():
+            raise FeatureExtractorError(
+                f"feature_extractor 'inception' needs evaluate.inception_weights to point at a local copy of "
+                f"{INCEPTION_WEIGHTS_NAME} (torch-fidelity's FID InceptionV3 weights); "
+                f"{'none was configured' if path is None else f'no file at {path}'}. GIG never downloads weights at run "
+                f"time: fetch the file where there is network access (the Docker image does at build time), "
+                f"or use feature_extractor: catalog."
+            )
+        from torchmetrics.image.fid import NoTrainInceptionV3
+
+        self.net = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"],
+                                      feature_extractor_weights_path=str(path))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net(images)  # (B, 2048)
+
+
+def train_catalog_extractor(data_dir: str | Path, epochs: int, seed: int = 0, progress: bool = True) -> CatalogFeatureExtractor:
+    """Fit the classifier on the train split; features of a model that knows the catalog."""
+    torch.manual_seed(seed)
+    data = load_split(data_dir, "train")
+    model = CatalogFeatureExtractor({a: len(v) for a, v in load_vocab(data_dir).items()}).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+    rng = torch.Generator().manual_seed(seed)
+    batch_size = 128
+    steps = epochs * max(1, len(data) // batch_size)
+    for _ in tqdm(range(steps), desc="evaluate: fitting catalog feature extractor", unit="step", disable=not progress):
+        index = torch.randint(len(data), (batch_size,), generator=rng)
+        images = data.images[index]  # (B, 3, R, R) uint8
+        flip = torch.rand(batch_size, generator=rng) < 0.5
+        images = torch.where(flip[:, None, None, None], images.flip(-1), images)
+        h = model.features(images)
+        loss = sum(F.cross_entropy(head(h), data.labels[a][index]) for a, head in model.heads.items())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return model.eval()
+
+
+def catalog_extractor(config: EvaluateConfig, progress: bool = True) -> CatalogFeatureExtractor:
+    """The cached extractor for this catalog version (preprocess fingerprint), training it if new."""
+    fingerprint = load_summary(config.data_dir)["fingerprint"]
+    path = Path(config.cache_dir) / "extractors" / f"catalog-{fingerprint[:20]}-e{config.extractor_epochs}.pt"
+    if path.is_file():
+        model = CatalogFeatureExtractor({a: len(v) for a, v in load_vocab(config.data_dir).items()})
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        return model.eval()
+    model = train_catalog_extractor(config.data_dir, config.extractor_epochs, progress=progress)
+    with atomic_file(path) as handle:
+        torch.save(model.state_dict(), handle)
+    return model
+
+
+def build_extractor(config: EvaluateConfig, progress: bool = True) -> nn.Module:
+    builders = {
+        "catalog": lambda: catalog_extractor(config, progress),
+        "inception": lambda: InceptionFeatureExtractor(config.inception_weights).eval(),
+    }
+    if config.feature_extractor not in builders:
+        raise FeatureExtractorError(f"unknown feature_extractor {config.feature_extractor!r}; choose one of {sorted(builders)}")
+    return builders[config.feature_extractor]()
+
+
+@torch.no_grad()
+def extract_features(extractor: nn.Module, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """(N, 3, R, R) uint8 -> (N, F) float64, in batches."""
+    extractor.eval()
+    parts = [extractor(images[i:i + batch_size]).double() for i in range(0, len(images), batch_size)]
+    return torch.cat(parts)

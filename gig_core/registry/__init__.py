@@ -1,0 +1,1 @@
+"""MLflow packaging: the pyfunc model, registration, and the promotion rule."""

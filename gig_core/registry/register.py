@@ -1,0 +1,113 @@
+"""The register stage: log the run to MLflow, register the generator, move the aliases.
+
+The new version always takes alias `challenger`. It takes `champion` when
+`decide_promotion` says so, after the current champion has been re-scored on the
+challenger's reference set (same held-out images, same feature extractor).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import mlflow
+import yaml
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from gig_core.atomic import write_json
+from gig_core.config import RegisterConfig, flatten
+from gig_core.evaluation.evaluate import METRICS_FILE, ReferenceSet, load_evaluate_config
+from gig_core.registry.promotion import CHALLENGER, CHAMPION, PromotionDecision, decide_promotion
+from gig_core.registry.pyfunc import ARTIFACT_KEY, input_example, signature_for
+from gig_core.sampling import GeneratorBundle
+from gig_core.training.checkpoint import CHECKPOINT_FILE, load_checkpoint
+from gig_core.training.trainer import GENERATOR_FILE, GRID_FILE, LOSSES_FILE
+
+REGISTRATION_FILE = "registration.json"
+PIP_REQUIREMENTS = ["torch==2.14.1", "torchvision==0.29.1", "mlflow==3.17.2", "pandas==3.1.1", "pillow"]
+
+
+def _as_uri(location: str) -> str:
+    return location if "://" in location else Path(location).resolve().as_uri()
+
+
+def catalog_dvc_hash(dvc_file: str | Path) -> str:
+    """md5 of the catalog as DVC records it in data.dvc, or '' when there is no such file."""
+    path = Path(dvc_file)
+    if not path.is_file():
+        return ""
+    outs = (yaml.safe_load(path.read_text()) or {}).get("outs") or [{}]
+    return str(outs[0].get("md5", ""))
+
+
+def experiment_id(name: str, artifact_dir: str) -> str:
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    return mlflow.create_experiment(name, artifact_location=_as_uri(artifact_dir))
+
+
+def champion_bundle(client: MlflowClient, model_name: str) -> tuple[str, GeneratorBundle] | None:
+    """(version, generator) of the current champion, or None when there is none."""
+    try:
+        version = client.get_model_version_by_alias(model_name, CHAMPION)
+    except MlflowException:
+        return None
+    model = mlflow.pyfunc.load_model(f"models:/{model_name}@{CHAMPION}")
+    return version.version, model.unwrap_python_model().bundle
+
+
+def register(config: RegisterConfig, progress: bool = True) -> dict:
+    mlflow.set_tracking_uri(config.tracking_uri)
+    client = MlflowClient()
+    train_dir, evaluate_dir = Path(config.train_dir), Path(config.evaluate_dir)
+    metrics = json.loads((evaluate_dir / METRICS_FILE).read_text())
+    train_config = load_checkpoint(train_dir / CHECKPOINT_FILE)["config"]
+    eval_config = load_evaluate_config(evaluate_dir)
+    bundle = GeneratorBundle.load(train_dir / GENERATOR_FILE)
+    catalog_hash = catalog_dvc_hash(config.catalog_dvc_file)
+
+    with mlflow.start_run(experiment_id=experiment_id(config.experiment, config.artifact_dir)) as run:
+        mlflow.log_params({f"train.{k}": v for k, v in flatten(train_config).items()})
+        mlflow.log_params({f"evaluate.{k}": v for k, v in flatten(eval_config.__dict__).items()})
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))})
+        mlflow.set_tags({"catalog_dvc_md5": catalog_hash, "reference_fingerprint": metrics.get("reference_fingerprint", "")})
+        mlflow.log_artifact(str(train_dir / GRID_FILE), artifact_path="samples")
+        mlflow.log_artifact(str(train_dir / LOSSES_FILE), artifact_path="training")
+        with warnings.catch_warnings():
+            # MLflow warns that pip requirements cannot be checked offline; the pins are ours.
+            warnings.filterwarnings("ignore", message=".*(Failed to resolve installed pip version|infer).*")
+            info = mlflow.pyfunc.log_model(
+                name="generator",
+                python_model=str(Path(__file__).with_name("model_code.py")),
+                artifacts={ARTIFACT_KEY: str(train_dir / GENERATOR_FILE)},
+                signature=signature_for(bundle),
+                input_example=input_example(bundle),
+                pip_requirements=PIP_REQUIREMENTS,
+                registered_model_name=config.model_name,
+            )
+        version = str(info.registered_model_version)
+        client.set_registered_model_alias(config.model_name, CHALLENGER, version)
+
+        champion = champion_bundle(client, config.model_name)
+        if champion is None:
+            decision = decide_promotion(metrics["fid"], None)
+        else:
+            champion_version, champion_generator = champion
+            rescored = ReferenceSet(eval_config, progress).score(champion_generator)
+            mlflow.log_metric("champion_fid_rescored", rescored["fid"])
+            decision = decide_promotion(metrics["fid"], rescored["fid"], champion_version)
+        if decision.promote:
+            client.set_registered_model_alias(config.model_name, CHAMPION, version)
+        mlflow.set_tags({"promoted": str(decision.promote), "promotion_reason": decision.reason})
+
+    aliases = client.get_model_version(config.model_name, version).aliases
+    result = {
+        "model_name": config.model_name, "version": version, "aliases": sorted(aliases),
+        "run_id": run.info.run_id, "tracking_uri": config.tracking_uri, "catalog_dvc_md5": catalog_hash,
+        "promotion": decision.to_dict(),
+    }
+    write_json(Path(config.out_dir) / REGISTRATION_FILE, result)
+    return result

@@ -1,0 +1,134 @@
+"""Sampling and post-processing: a trained generator turned into product images.
+
+`GeneratorBundle` is the deployable unit: generator weights (the EMA copy) plus the
+`Architecture` record with the label vocabularies, saved as one weights-only torch file. The
+trainer exports it, evaluation and the MLflow model load it.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch import nn
+from torchvision.utils import make_grid
+
+from gig_core.atomic import atomic_file
+from gig_core.models import Architecture, build_generator
+
+
+class UnknownAttributeError(ValueError):
+    """A requested attribute value the model was not trained on."""
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) in [-1, 1] -> (B, 3, H, W) uint8."""
+    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) uint8 -> (B, 3, H, W) float in [-1, 1]."""
+    return images.float().div(127.5).sub(1.0)
+
+
+def grid_image(images: torch.Tensor, columns: int) -> Image.Image:
+    """(B, 3, H, W) uint8 -> one PIL grid with `columns` images per row on a white border."""
+    grid = make_grid(images, nrow=columns, padding=2, pad_value=255)  # (3, H', W') uint8
+    return Image.fromarray(grid.permute(1, 2, 0).numpy())
+
+
+def save_png(image: Image.Image, path: str | Path) -> None:
+    with atomic_file(path) as handle:
+        image.save(handle, format="PNG")
+
+
+def png_bytes(image: torch.Tensor) -> bytes:
+    """(3, H, W) uint8 -> PNG file bytes."""
+    buffer = io.BytesIO()
+    Image.fromarray(image.permute(1, 2, 0).numpy()).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@dataclass
+class GeneratorBundle:
+    generator: nn.Module
+    arch: Architecture
+
+    @classmethod
+    def load(cls, path: str | Path, map_location: str = "cpu") -> "GeneratorBundle":
+        data = torch.load(path, map_location=map_location, weights_only=True)
+        arch = Architecture(**data["arch"])
+        generator = build_generator(arch)
+        generator.load_state_dict(data["state_dict"])
+        return cls(generator.eval(), arch)
+
+    def save(self, path: str | Path) -> None:
+        with atomic_file(path) as handle:
+            torch.save({"arch": self.arch.to_dict(), "state_dict": self.generator.state_dict()}, handle)
+
+    def encode(self, rows: Sequence[Mapping[str, str]], unknown: str = "error", seed: int = 0) -> dict[str, torch.Tensor]:
+        """Attribute values -> label indices, one row per image.
+
+        An attribute the model is not conditioned on is ignored; a missing one is drawn at
+        random. An unknown value raises, or with unknown="random" is drawn at random too
+        (used when an older champion is scored on a newer catalog).
+        """
+        rng = torch.Generator().manual_seed(seed)
+        labels: dict[str, torch.Tensor] = {}
+        for attribute, classes in self.arch.vocab.items():
+            index = {name: i for i, name in enumerate(classes)}
+            values = []
+            for row in rows:
+                value = row.get(attribute)
+                if value in (None, "") or (value not in index and unknown == "random"):
+                    values.append(int(torch.randint(len(classes), (1,), generator=rng)))
+                elif value not in index:
+                    raise UnknownAttributeError(
+                        f"{attribute}={value!r} is not one the model was trained on; known values: {classes}"
+                    )
+                else:
+                    values.append(index[value])
+            labels[attribute] = torch.tensor(values, dtype=torch.int64)
+        return labels
+
+    @torch.no_grad()
+    def sample(self, n: int, labels: Mapping[str, torch.Tensor] | None = None, seed: int = 0, batch_size: int = 256) -> torch.Tensor:
+        """(n, 3, R, R) uint8 images; the same (labels, seed) always gives the same images."""
+        if self.arch.conditional and labels is None:
+            raise ValueError("a conditional generator needs labels; see GeneratorBundle.encode")
+        z = torch.randn(n, self.arch.z_dim, generator=torch.Generator().manual_seed(seed))
+        self.generator.eval()
+        chunks = []
+        for start in range(0, n, batch_size):
+            part = {a: t[start:start + batch_size] for a, t in (labels or {}).items()}
+            chunks.append(to_uint8(self.generator(z[start:start + batch_size], part or None)))
+        return torch.cat(chunks) if chunks else torch.empty(0, 3, self.arch.resolution, self.arch.resolution, dtype=torch.uint8)
+
+
+def class_grid_labels(arch: Architecture, columns: int, reference: Mapping[str, torch.Tensor] | None = None,
+                      seed: int = 0) -> dict[str, torch.Tensor] | None:
+    """Labels for a grid with one row per class of the first conditioning attribute.
+
+    The other attributes of each cell are copied from a random real row of that class in
+    `reference` (so a row of watches shows watch colours), or drawn uniformly without it.
+    """
+    if not arch.conditional:
+        return None
+    rng = torch.Generator().manual_seed(seed)
+    first = next(iter(arch.vocab))
+    picks: dict[str, list[torch.Tensor]] = {a: [] for a in arch.vocab}
+    for c in range(len(arch.vocab[first])):
+        rows = None if reference is None else torch.nonzero(reference[first] == c).flatten()
+        chosen = None if rows is None or not len(rows) else rows[torch.randint(len(rows), (columns,), generator=rng)]
+        for attribute, classes in arch.vocab.items():
+            if attribute == first:
+                picks[attribute].append(torch.full((columns,), c))
+            elif chosen is not None:
+                picks[attribute].append(reference[attribute][chosen])
+            else:
+                picks[attribute].append(torch.randint(len(classes), (columns,), generator=rng))
+    return {a: torch.cat(parts) for a, parts in picks.items()}

@@ -1,0 +1,34 @@
+"""What `make demo` prints at the end: where to look and what to run next."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from gig_core.config import load_params
+
+
+def print_summary(params_path: str = "params.yaml") -> None:
+    import mlflow
+    from mlflow import MlflowClient
+
+    from gig_core.evaluation.evaluate import METRICS_FILE
+    from gig_core.registry.register import REGISTRATION_FILE
+    from gig_core.training.trainer import GRID_FILE, SUMMARY_FILE
+
+    params = load_params(params_path)
+    train = json.loads((Path(params.train.out_dir) / SUMMARY_FILE).read_text())
+    metrics = json.loads((Path(params.evaluate.out_dir) / METRICS_FILE).read_text())
+    registration = json.loads((Path(params.register.out_dir) / REGISTRATION_FILE).read_text())
+    mlflow.set_tracking_uri(params.register.tracking_uri)
+    version = MlflowClient().get_model_version(registration["model_name"], registration["version"])
+    rows = ", ".join(train["grid_rows"]) or "unconditional"
+    print(f"""
+GIG demo done.
+  sample grid : {Path(params.train.out_dir) / GRID_FILE}  (one row per articleType: {rows})
+  loss curves : dvc plots show  (data: {params.train.out_dir}/losses.csv)
+  metrics     : FID {metrics['fid']:.3f}  KID {metrics['kid_mean']:.4f} +/- {metrics['kid_std']:.4f}  diversity {metrics['diversity']:.3f}  (dvc metrics show)
+  model       : {version.name} version {version.version}, aliases {sorted(version.aliases)}  [{registration['promotion']['reason']}]
+  MLflow UI   : .venv/bin/mlflow ui --backend-store-uri {params.register.tracking_uri}   then open http://127.0.0.1:5000
+  generate    : .venv/bin/gig generate --model models:/{version.name}@champion -n 16 --attr articleType=Tshirts --attr baseColour=Blue --out grid.png
+""")
