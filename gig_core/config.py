@@ -115,7 +115,7 @@ class EvaluateConfig:
         default="", metadata=_help("local path of the pt_inception-2015-12-05 weights, needed for 'inception'")
     )
     cache_dir: str = field(default=".gig_cache", metadata=_help("cache of catalog feature extractors, keyed by catalog content"))
-    extractor_epochs: int = field(default=6, metadata=_help("training epochs of the catalog feature extractor"))
+    extractor_steps: int = field(default=300, metadata=_help("training steps (batches of 128) of the catalog feature extractor"))
     kid_subset_size: int = field(default=100, metadata=_help("KID subset size (capped at the sample count)"))
     batch_size: int = field(default=256, metadata=_help("images per batch when generating and extracting"))
     seed: int = field(default=0, metadata=_help("seed of the generated evaluation samples"))

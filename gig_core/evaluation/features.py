@@ -62,7 +62,7 @@ class InceptionFeatureExtractor(nn.Module):
                 f"feature_extractor 'inception' needs evaluate.inception_weights to point at a local copy of "
                 f"{INCEPTION_WEIGHTS_NAME} (torch-fidelity's FID InceptionV3 weights); "
                 f"{'none was configured' if path is None else f'no file at {path}'}. GIG never downloads weights at run "
-                f"time: fetch the file where there is network access (the Docker image does at build time), "
+                f"time: copy the file from a machine with network access, "
                 f"or use feature_extractor: catalog."
             )
         from torchmetrics.image.fid import NoTrainInceptionV3
@@ -74,7 +74,7 @@ class InceptionFeatureExtractor(nn.Module):
         return self.net(images)  # (B, 2048)
 
 
-def train_catalog_extractor(data_dir: str | Path, epochs: int, seed: int = 0, progress: bool = True) -> CatalogFeatureExtractor:
+def train_catalog_extractor(data_dir: str | Path, steps: int, seed: int = 0, progress: bool = True) -> CatalogFeatureExtractor:
     """Fit the classifier on the train split; features of a model that knows the catalog."""
     torch.manual_seed(seed)
     data = load_split(data_dir, "train")
@@ -82,7 +82,6 @@ def train_catalog_extractor(data_dir: str | Path, epochs: int, seed: int = 0, pr
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
     rng = torch.Generator().manual_seed(seed)
     batch_size = 128
-    steps = epochs * max(1, len(data) // batch_size)
     for _ in tqdm(range(steps), desc="evaluate: fitting catalog feature extractor", unit="step", disable=not progress):
         index = torch.randint(len(data), (batch_size,), generator=rng)
         images = data.images[index]  # (B, 3, R, R) uint8
@@ -99,12 +98,12 @@ def train_catalog_extractor(data_dir: str | Path, epochs: int, seed: int = 0, pr
 def catalog_extractor(config: EvaluateConfig, progress: bool = True) -> CatalogFeatureExtractor:
     """The cached extractor for this catalog version (preprocess fingerprint), training it if new."""
     fingerprint = load_summary(config.data_dir)["fingerprint"]
-    path = Path(config.cache_dir) / "extractors" / f"catalog-{fingerprint[:20]}-e{config.extractor_epochs}.pt"
+    path = Path(config.cache_dir) / "extractors" / f"catalog-{fingerprint[:20]}-s{config.extractor_steps}.pt"
     if path.is_file():
         model = CatalogFeatureExtractor({a: len(v) for a, v in load_vocab(config.data_dir).items()})
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         return model.eval()
-    model = train_catalog_extractor(config.data_dir, config.extractor_epochs, progress=progress)
+    model = train_catalog_extractor(config.data_dir, config.extractor_steps, progress=progress)
     with atomic_file(path) as handle:
         torch.save(model.state_dict(), handle)
     return model

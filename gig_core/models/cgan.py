@@ -22,7 +22,7 @@ class ConditionalGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor, labels: dict[str, torch.Tensor]) -> torch.Tensor:
         cond = torch.cat([emb(labels[a]) for a, emb in self.embeddings.items()], dim=1)  # (B, A * E)
-        return self.body(z, cond)  # (B, 3, R, R)
+        return self.body.synthesize(torch.cat([z, cond], dim=1))  # (B, 3, R, R)
 
 
 class ProjectionDiscriminator(nn.Module):

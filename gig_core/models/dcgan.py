@@ -1,7 +1,7 @@
 """DCGAN (Radford et al. 2015): transposed-conv generator, strided-conv discriminator.
 
-The generator also takes an optional conditioning vector concatenated to z, which is how the
-conditional GAN reuses it.
+`synthesize` also takes a conditioning vector concatenated to z, which is how the conditional
+GAN reuses the generator.
 """
 
 from __future__ import annotations
@@ -35,11 +35,14 @@ class DCGANGenerator(nn.Module):
         layers += [nn.ConvTranspose2d(widths[-1], 3, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
 
-    def forward(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
-        x = z if cond is None else torch.cat([z, cond], dim=1)  # (B, z_dim + cond_dim)
+    def synthesize(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, z_dim + cond_dim) -> (B, 3, R, R) in [-1, 1]."""
         out = self.net(x[:, :, None, None])
         assert out.shape[1:] == (3, self.resolution, self.resolution), out.shape
-        return out  # (B, 3, R, R) in [-1, 1]
+        return out
+
+    def forward(self, z: torch.Tensor, labels: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        return self.synthesize(z)  # unconditional: labels are ignored
 
 
 class DCGANDiscriminator(nn.Module):

@@ -98,7 +98,7 @@ def register(config: RegisterConfig, progress: bool = True) -> dict:
             champion_version, champion_generator = champion
             rescored = ReferenceSet(eval_config, progress).score(champion_generator)
             mlflow.log_metric("champion_fid_rescored", rescored["fid"])
-            decision = decide_promotion(metrics["fid"], rescored["fid"], champion_version)
+            decision = decide_promotion(metrics["fid"], rescored["fid"], str(champion_version))
         if decision.promote:
             client.set_registered_model_alias(config.model_name, CHAMPION, version)
         mlflow.set_tags({"promoted": str(decision.promote), "promotion_reason": decision.reason})

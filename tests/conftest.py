@@ -1,0 +1,95 @@
+"""Shared fixtures: a tiny catalog cut from the bundled sample and one tiny pipeline run.
+
+The tiny run goes through the real stage functions (ingest -> preprocess -> train -> evaluate)
+with small models, so every test that needs a trained generator shares one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from gig_core.config import EvaluateConfig, IngestConfig, PreprocessConfig, RegisterConfig, TrainConfig
+from gig_core.data.ingest import ingest_catalog
+from gig_core.data.preprocess import preprocess_catalog
+from gig_core.data.sample import sample_catalog_path
+from gig_core.evaluation.evaluate import evaluate
+from gig_core.training.trainer import train
+
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_CATALOG = REPO.parent / "shared" / "datasets" / "fashion-products-small"
+TINY_TYPES = ["Heels", "Tshirts", "Watches"]
+TINY_PER_TYPE = 32
+MISSING_ID = "39425"  # a real row of the sample whose photo is missing in the source catalog
+
+
+def make_tiny_catalog(root: Path, per_type: int = TINY_PER_TYPE) -> Path:
+    """Copy `per_type` photos of each tiny type (and one row with a missing photo) to root."""
+    sample = sample_catalog_path()
+    styles = pd.read_csv(sample / "styles.csv", dtype=str, keep_default_na=False)
+    present = styles[[(sample / "images" / f"{i}.jpg").is_file() for i in styles["id"]]]
+    picked = present[present["articleType"].isin(TINY_TYPES)].groupby("articleType").head(per_type)
+    (root / "images").mkdir(parents=True)
+    for product_id in picked["id"]:
+        shutil.copyfile(sample / "images" / f"{product_id}.jpg", root / "images" / f"{product_id}.jpg")
+    rows = pd.concat([picked, styles[styles["id"] == MISSING_ID]])
+    rows.to_csv(root / "styles.csv", index=False)
+    return root
+
+
+def tiny_train_config(data_dir: Path, out_dir: Path, **overrides) -> TrainConfig:
+    values = dict(
+        data_dir=str(data_dir), out_dir=str(out_dir), g_channels=16, d_channels=16, embed_dim=8, z_dim=32,
+        steps=60, batch_size=16, sample_every=30, log_every=10, grid_columns=4, lr_g=1e-3, lr_d=1e-3,
+    )
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+@dataclass
+class TinyRun:
+    root: Path
+    catalog: Path
+    ingest: IngestConfig
+    preprocess: PreprocessConfig
+    train: TrainConfig
+    evaluate: EvaluateConfig
+
+    def register_config(self, registry: Path, **overrides) -> RegisterConfig:
+        values = dict(
+            train_dir=self.train.out_dir, evaluate_dir=self.evaluate.out_dir, out_dir=str(registry / "register"),
+            tracking_uri=f"sqlite:///{registry / 'mlflow.db'}", artifact_dir=str(registry / "artifacts"),
+            catalog_dvc_file=str(registry / "missing.dvc"),
+        )
+        values.update(overrides)
+        return RegisterConfig(**values)
+
+
+@pytest.fixture(scope="session")
+def tiny_catalog(tmp_path_factory) -> Path:
+    return make_tiny_catalog(tmp_path_factory.mktemp("tiny") / "catalog")
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, tiny_catalog) -> TinyRun:
+    root = tmp_path_factory.mktemp("run")
+    ingest = IngestConfig(catalog_dir=str(tiny_catalog), out_dir=str(root / "ingest"))
+    preprocess = PreprocessConfig(ingest_dir=ingest.out_dir, out_dir=str(root / "preprocess"), holdout_fraction=0.25)
+    train_config = tiny_train_config(root / "preprocess", root / "train")
+    evaluate_config = EvaluateConfig(
+        data_dir=preprocess.out_dir, train_dir=train_config.out_dir, out_dir=str(root / "evaluate"),
+        cache_dir=str(root / "cache"), extractor_steps=100,
+    )
+    ingest_catalog(ingest, progress=False)
+    preprocess_catalog(preprocess, progress=False)
+    train(train_config, progress=False)
+    evaluate(evaluate_config, progress=False)
+    return TinyRun(root, tiny_catalog, ingest, preprocess, train_config, evaluate_config)

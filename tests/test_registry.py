@@ -1,0 +1,127 @@
+"""Registration, the promotion rule both ways, and the registered pyfunc model, on a real
+MLflow sqlite registry."""
+
+import io
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+from PIL import Image
+
+from gig_core.evaluation.evaluate import evaluate
+from gig_core.registry.promotion import decide_promotion
+from gig_core.registry.register import register
+from gig_core.training.trainer import train
+from tests.conftest import tiny_train_config
+
+
+def test_decide_promotion_rule():
+    assert decide_promotion(50.0, None).promote
+    assert decide_promotion(40.0, 50.0, "3").promote
+    assert not decide_promotion(60.0, 50.0, "3").promote
+    assert not decide_promotion(50.0, 50.0, "3").promote  # a tie keeps the champion
+
+
+@pytest.fixture(scope="module")
+def untrained_run(tiny_run, tmp_path_factory):
+    """A generator at initialisation (0 steps), evaluated like the real one; its metrics.json
+    is then doctored to claim FID 0, which the promotion rule must not believe."""
+    root = tmp_path_factory.mktemp("untrained")
+    config = tiny_train_config(Path(tiny_run.preprocess.out_dir), root / "train", steps=0)
+    train(config, progress=False)
+    evaluate_config = type(tiny_run.evaluate)(**{**tiny_run.evaluate.__dict__, "train_dir": str(root / "train"),
+                                                 "out_dir": str(root / "evaluate")})
+    honest = evaluate(evaluate_config, progress=False)
+    shutil.copytree(root / "evaluate", root / "evaluate_doctored")
+    (root / "evaluate_doctored" / "metrics.json").write_text(json.dumps({**honest, "fid": 0.0}))
+    return root, honest
+
+
+@pytest.fixture(scope="module")
+def registry(tiny_run, untrained_run, tmp_path_factory):
+    """v1: untrained, claiming FID 0; v2: trained; v3: untrained, honest. Results in order."""
+    root = tmp_path_factory.mktemp("registry")
+    untrained = untrained_run[0]
+    doctored = dict(train_dir=str(untrained / "train"), evaluate_dir=str(untrained / "evaluate_doctored"))
+    honest = dict(train_dir=str(untrained / "train"), evaluate_dir=str(untrained / "evaluate"))
+    results = [
+        register(tiny_run.register_config(root, **doctored), progress=False),
+        register(tiny_run.register_config(root), progress=False),
+        register(tiny_run.register_config(root, **honest), progress=False),
+    ]
+    return root, results
+
+
+def test_first_version_becomes_champion(registry):
+    _, (first, _, _) = registry
+    assert first["version"] == "1" and first["aliases"] == ["challenger", "champion"]
+    assert first["promotion"]["reason"] == "no champion yet"
+
+
+def test_better_challenger_is_promoted_against_the_rescored_champion(registry, untrained_run, tiny_run):
+    _, (_, second, _) = registry
+    _, honest = untrained_run
+    trained_fid = json.loads((Path(tiny_run.evaluate.out_dir) / "metrics.json").read_text())["fid"]
+    assert trained_fid < honest["fid"]
+    promotion = second["promotion"]
+    assert promotion["promote"] and second["aliases"] == ["challenger", "champion"]
+    # v1 recorded FID 0.0; the rule used its real score on the same reference set instead.
+    assert promotion["champion_fid"] == pytest.approx(honest["fid"], rel=1e-6)
+    assert promotion["champion_version"] == "1"
+
+
+def test_worse_challenger_is_not_promoted(registry):
+    root, (_, _, third) = registry
+    assert third["version"] == "3" and not third["promotion"]["promote"]
+    assert third["aliases"] == ["challenger"]
+    client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
+    assert client.get_model_version_by_alias("gig-generator", "champion").version == 2
+    assert client.get_model_version_by_alias("gig-generator", "challenger").version == 3
+    run = client.get_run(third["run_id"])
+    assert run.data.tags["promoted"] == "False"
+    assert "champion_fid_rescored" in run.data.metrics and "train.steps" in run.data.params
+
+
+def test_registered_pyfunc_loads_and_predicts_pngs(registry, tiny_run):
+    root, _ = registry
+    mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
+    model = mlflow.pyfunc.load_model("models:/gig-generator@champion")
+    assert model.metadata.get_input_schema().input_names() == ["articleType", "baseColour", "seed", "count"]
+    request = pd.DataFrame([
+        {"articleType": "Watches", "baseColour": "Black", "seed": 3, "count": 5},
+        {"articleType": "Heels", "baseColour": None, "seed": 4, "count": 2},
+    ])
+    response = model.predict(request)
+    assert list(response["request"]) == [0] * 5 + [1] * 2
+    images = [Image.open(io.BytesIO(png)) for png in response["png"]]
+    assert all(image.format == "PNG" and image.size == (32, 32) and image.mode == "RGB" for image in images)
+    again = model.predict(request)
+    assert list(again["png"]) == list(response["png"])  # same seed, same images
+    other = model.predict(request.assign(seed=[5, 6]))
+    assert list(other["png"]) != list(response["png"])
+    with pytest.raises(Exception, match="articleType='Hats' is not one the model was trained on"):
+        model.predict(pd.DataFrame([{"articleType": "Hats", "count": 1}]))
+
+
+def test_gig_generate_writes_a_grid(registry, tmp_path):
+    root, _ = registry
+    out = tmp_path / "grid.png"
+    result = subprocess.run(
+        [sys.executable, "-m", "gig_core.cli", "generate", "--model", "models:/gig-generator@champion",
+         "--tracking-uri", f"sqlite:///{root / 'mlflow.db'}", "-n", "6", "--attr", "articleType=Watches",
+         "--attr", "baseColour=Black", "--out", str(out)],
+        capture_output=True, text=True, cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert Image.open(out).size == (6 * 34 + 2, 34 + 2)
+    bad = subprocess.run(
+        [sys.executable, "-m", "gig_core.cli", "generate", "--model", str(tmp_path / "nothing"), "--out", str(out)],
+        capture_output=True, text=True, cwd=tmp_path,
+    )
+    assert bad.returncode == 2 and "no model at" in bad.stderr

@@ -1,0 +1,58 @@
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from gig_core.sampling import GeneratorBundle
+from gig_core.training.checkpoint import load_checkpoint
+from gig_core.training.trainer import train
+from tests.conftest import tiny_train_config
+
+
+def test_train_outputs(tiny_run):
+    out = Path(tiny_run.train.out_dir)
+    summary = json.loads((out / "train.json").read_text())
+    assert summary["steps"] == 60 and summary["grid_rows"] == ["Heels", "Tshirts", "Watches"]
+    grid = Image.open(out / "grid.png")
+    # one row per articleType, grid_columns=4 images per row, 2px padding
+    assert grid.size == (4 * 34 + 2, 3 * 34 + 2)
+    assert sorted(p.name for p in (out / "samples").iterdir()) == ["step_000030.png", "step_000060.png"]
+    rows = list(csv.DictReader((out / "losses.csv").open()))
+    assert [int(r["step"]) for r in rows] == [10, 20, 30, 40, 50, 60]
+    state = load_checkpoint(out / "checkpoint.pt")
+    assert {"generator", "discriminator", "ema", "opt_g", "opt_d", "batches", "torch_rng", "config", "arch"} <= set(state)
+    bundle = GeneratorBundle.load(out / "generator.pt")
+    assert bundle.arch.vocab["articleType"] == ["Heels", "Tshirts", "Watches"]
+
+
+def test_training_is_deterministic_and_resumable(tiny_run, tmp_path):
+    data = Path(tiny_run.preprocess.out_dir)
+    straight = tiny_train_config(data, tmp_path / "straight", steps=8, sample_every=100, log_every=2)
+    train(straight, progress=False)
+    first = tiny_train_config(data, tmp_path / "resumed", steps=4, sample_every=100, log_every=2)
+    train(first, progress=False)
+    resumed = tiny_train_config(data, tmp_path / "resumed", steps=8, sample_every=100, log_every=2,
+                                resume=str(tmp_path / "resumed" / "checkpoint.pt"))
+    train(resumed, progress=False)
+    a = load_checkpoint(tmp_path / "straight" / "checkpoint.pt")
+    b = load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")
+    assert b["step"] == 8 and a["history"] == b["history"]
+    for name in ("generator", "ema"):
+        for key, tensor in a[name].items():
+            assert torch.equal(tensor, b[name][key]), f"{name}.{key} differs after resume"
+
+
+def test_mismatched_resolution_is_explained(tiny_run, tmp_path):
+    config = tiny_train_config(Path(tiny_run.preprocess.out_dir), tmp_path / "t", resolution=64)
+    with pytest.raises(ValueError, match="preprocess.resolution: 64"):
+        train(config, progress=False)
+
+
+def test_dcgan_trains_unconditionally(tiny_run, tmp_path):
+    config = tiny_train_config(Path(tiny_run.preprocess.out_dir), tmp_path / "dcgan", model="dcgan", steps=4)
+    summary = train(config, progress=False)
+    assert summary["grid_rows"] == [] and (tmp_path / "dcgan" / "grid.png").is_file()
+    assert not GeneratorBundle.load(tmp_path / "dcgan" / "generator.pt").arch.conditional
