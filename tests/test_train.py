@@ -56,3 +56,19 @@ def test_dcgan_trains_unconditionally(tiny_run, tmp_path):
     summary = train(config, progress=False)
     assert summary["grid_rows"] == [] and (tmp_path / "dcgan" / "grid.png").is_file()
     assert not GeneratorBundle.load(tmp_path / "dcgan" / "generator.pt").arch.conditional
+
+
+def test_64_preset_trains_on_64px_images(tiny_run, tmp_path):
+    from gig_core.config import PreprocessConfig, load_section
+    from gig_core.data.preprocess import preprocess_catalog
+
+    preprocess_catalog(PreprocessConfig(ingest_dir=tiny_run.ingest.out_dir, out_dir=str(tmp_path / "pre64"),
+                                        resolution=64), progress=False)
+    config = load_section("train", tmp_path / "no-params.yaml", {
+        "preset": "64", "data_dir": str(tmp_path / "pre64"), "out_dir": str(tmp_path / "t64"),
+        "steps": 2, "batch_size": 8, "g_channels": 8, "d_channels": 8, "grid_columns": 2,
+    })
+    assert config.resolution == 64
+    train(config, progress=False)
+    assert GeneratorBundle.load(tmp_path / "t64" / "generator.pt").sample(1, {
+        "articleType": torch.tensor([0]), "baseColour": torch.tensor([0])}).shape == (1, 3, 64, 64)
