@@ -27,6 +27,8 @@ def _add_config_flags(parser: argparse.ArgumentParser, cls: type, prefix: str = 
             continue
         flag = "--" + dest.replace(".", "-").replace("_", "-")
         flags = [f"-{f.name}", flag] if len(f.name) == 1 else [flag]
+        if dest == "out_dir":
+            flags.append("--out")
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         help_text = f"{f.metadata.get('help', '')} (default: {default})"
         kwargs: dict[str, Any] = dict(dest=dest, default=argparse.SUPPRESS, help=help_text)

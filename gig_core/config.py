@@ -28,16 +28,32 @@ def _help(text: str) -> dict[str, str]:
 
 @dataclass
 class IngestConfig:
-    catalog_dir: str = field(default="data", metadata=_help("catalog folder holding the styles file and images/"))
-    out_dir: str = field(default="outputs/ingest", metadata=_help("where catalog.parquet and quarantine.csv go"))
-    styles_file: str = field(default="styles.csv", metadata=_help("CSV of product rows, relative to catalog_dir"))
-    image_dir: str = field(default="images", metadata=_help("image folder relative to catalog_dir; images are <id>.jpg"))
+    source: str = field(
+        default="data",
+        metadata=_help("catalog folder, manifest file (.csv/.parquet), or s3://bucket/prefix/ (or s3://.../manifest.csv)"),
+    )
+    out_dir: str = field(default="outputs/ingest", metadata=_help("where catalog.parquet, quarantine.csv and blobs/ go"))
+    table_file: str = field(default="styles.csv", metadata=_help("table of product rows inside a folder or prefix source"))
     id_column: str = field(default="id", metadata=_help("column holding the product id"))
+    image_column: str = field(
+        default="", metadata=_help("column holding each image path (relative to the catalog root) or s3:// URI; "
+                                   "empty = use image_template")
+    )
+    image_template: str = field(default="images/{id}.jpg", metadata=_help("image path from the id when image_column is empty"))
+    name_column: str = field(default="productDisplayName", metadata=_help("column holding the product name ('' = none)"))
+    attribute_columns: list[str] = field(
+        default_factory=list, metadata=_help("attribute columns to keep (empty = every other column)")
+    )
     required_attributes: list[str] = field(
         default_factory=lambda: ["articleType", "baseColour"],
         metadata=_help("attributes a row must have (non-empty) to be accepted"),
     )
-    workers: int = field(default=2, metadata=_help("processes that read and check images"))
+    min_side: int = field(default=32, metadata=_help("refuse images whose shorter side is below this many pixels"))
+    max_pixels: int = field(default=40_000_000, metadata=_help("refuse larger images from their header (decompression bombs)"))
+    max_quarantine_fraction: float = field(
+        default=0.05, metadata=_help("fail the stage when more than this share of rows is quarantined")
+    )
+    workers: int = field(default=2, metadata=_help("processes that fetch and check images (raise for S3)"))
 
 
 @dataclass

@@ -81,7 +81,7 @@ def tiny_catalog(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory, tiny_catalog) -> TinyRun:
     root = tmp_path_factory.mktemp("run")
-    ingest = IngestConfig(catalog_dir=str(tiny_catalog), out_dir=str(root / "ingest"))
+    ingest = IngestConfig(source=str(tiny_catalog), out_dir=str(root / "ingest"))
     preprocess = PreprocessConfig(ingest_dir=ingest.out_dir, out_dir=str(root / "preprocess"), holdout_fraction=0.25)
     train_config = tiny_train_config(root / "preprocess", root / "train")
     evaluate_config = EvaluateConfig(

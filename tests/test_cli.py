@@ -16,8 +16,8 @@ def test_every_subcommand_explains_itself(command, capsys):
 
 def test_bad_catalog_is_a_one_line_error_not_a_traceback(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "gig_core.cli", "ingest", "--catalog-dir", str(tmp_path / "nowhere"),
-         "--out-dir", str(tmp_path / "out")],
+        [sys.executable, "-m", "gig_core.cli", "ingest", "--source", str(tmp_path / "nowhere"),
+         "--out", str(tmp_path / "out")],
         capture_output=True, text=True, cwd=tmp_path,
     )
     assert result.returncode == 2

@@ -31,7 +31,7 @@ def test_repo_params_file_loads():
     from tests.conftest import REPO
 
     params = load_params(REPO / "params.yaml")
-    assert params.ingest.catalog_dir == "data"
+    assert params.ingest.source == "data"
     assert params.train.model == "cgan" and params.train.resolution == params.preprocess.resolution
 
 

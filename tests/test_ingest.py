@@ -1,79 +1,148 @@
-import shutil
+import os
+import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from gig_core.config import IngestConfig
-from gig_core.data.ingest import CatalogError, ingest_catalog
-from tests.conftest import MISSING_ID, SHARED_CATALOG, make_tiny_catalog
+from gig_core.config import IngestConfig, PreprocessConfig
+from gig_core.data.ingest import CatalogError, blob_path, ingest_catalog
+from gig_core.data.preprocess import load_split, preprocess_catalog
+from tests.bad_catalog import build_bad_catalog
+from tests.conftest import MISSING_ID, SHARED_CATALOG
+
+_OPENED: list[str] | None = None
 
 
-@pytest.fixture
-def dirty_catalog(tmp_path):
-    root = make_tiny_catalog(tmp_path / "catalog", per_type=6)
-    styles = pd.read_csv(root / "styles.csv", dtype=str, keep_default_na=False)
-    good = styles[styles["id"] != MISSING_ID].iloc[0].to_dict()
-    images = root / "images"
-    (images / "900001.jpg").write_bytes(b"")  # zero bytes
-    (images / "900002.jpg").write_bytes(b"this is not a jpeg at all")  # not an image
-    jpeg = (images / f"{good['id']}.jpg").read_bytes()
-    (images / "900003.jpg").write_bytes(jpeg[: len(jpeg) // 2])  # truncated
-    shutil.copyfile(images / f"{good['id']}.jpg", images / "900004.jpg")  # fine photo, empty colour
-    extra = [
-        {**good, "id": "900001"},
-        {**good, "id": "900002"},
-        {**good, "id": "900003"},
-        {**good, "id": "900004", "baseColour": ""},
-        {**good, "id": "../../etc/passwd"},
-        dict(good),  # duplicate id
-    ]
-    pd.concat([styles, pd.DataFrame(extra)]).to_csv(root / "styles.csv", index=False)
-    with (root / "styles.csv").open("a") as handle:
-        handle.write("900005,Men,Apparel,too,few,fields\n")
-    return root, styles
+def _record_opens(event: str, args: tuple) -> None:
+    if _OPENED is not None and event == "open" and isinstance(args[0], (str, bytes, os.PathLike)):
+        _OPENED.append(os.fsdecode(args[0]))
 
 
-def test_dirty_catalog_quarantines_each_bad_row_with_its_reason(dirty_catalog, tmp_path):
-    root, clean_styles = dirty_catalog
-    out = tmp_path / "out"
-    summary = ingest_catalog(IngestConfig(catalog_dir=str(root), out_dir=str(out)), progress=False)
+sys.addaudithook(_record_opens)
 
-    catalog = pd.read_parquet(out / "catalog.parquet")
-    quarantine = pd.read_csv(out / "quarantine.csv", dtype=str)
+
+@pytest.fixture(scope="module")
+def bad_catalog(tmp_path_factory):
+    return build_bad_catalog(tmp_path_factory.mktemp("bad"))
+
+
+def manifest_config(root, out, **kw) -> IngestConfig:
+    return IngestConfig(source=str(root / "manifest.csv"), image_column="image", out_dir=str(out), **kw)
+
+
+def test_every_bad_input_is_quarantined_with_its_reason_and_nothing_valid_is_lost(bad_catalog, tmp_path):
+    global _OPENED
+    root, expected, secret = bad_catalog
+    _OPENED = []
+    try:
+        summary = ingest_catalog(manifest_config(root, tmp_path / "out", workers=1), progress=False)
+        opened = list(_OPENED)
+    finally:
+        _OPENED = None
+    assert not [p for p in opened if "outside" in p or p == str(secret)], "a file outside the catalog root was opened"
+
+    catalog = pd.read_parquet(tmp_path / "out" / "catalog.parquet")
+    quarantine = pd.read_csv(tmp_path / "out" / "quarantine.csv", dtype=str)
     reasons = dict(zip(quarantine["id"], quarantine["reason"]))
-    valid_ids = set(clean_styles["id"]) - {MISSING_ID}
-    assert set(catalog["id"]) == valid_ids  # every valid row accepted, nothing else
-    assert reasons[MISSING_ID] == f"image missing: images/{MISSING_ID}.jpg"
-    assert reasons["900001"].startswith("image unreadable: empty file")
-    assert reasons["900002"].startswith("image unreadable: UnidentifiedImageError")
-    assert reasons["900003"].startswith("image unreadable: OSError")
-    assert reasons["900004"] == "missing attribute: baseColour"
-    assert reasons["../../etc/passwd"].startswith("id is not a plain file name")
-    assert any(r.startswith("malformed row: 6 fields") for r in reasons.values())
+    for product_id, reason in expected.items():
+        if reason is None:
+            assert product_id in set(catalog["id"]), f"valid row {product_id} was lost: {reasons.get(product_id)}"
+        else:
+            assert reasons.get(product_id, "").startswith(reason), (product_id, reasons.get(product_id))
+    first_id = next(iter(expected))
     assert list(quarantine["reason"]).count("duplicate id: first row kept") == 1
-    assert summary["accepted"] == len(valid_ids) and summary["quarantined"] == len(quarantine) == 8
-    row = catalog.iloc[0]
-    assert len(row["sha256"]) == 64 and row["width"] > 0 and row["image"] == f"images/{row['id']}.jpg"
+    assert quarantine[quarantine["reason"] == "duplicate id: first row kept"]["id"].item() == first_id
+    assert any(i.startswith("line ") and r.startswith("malformed row: 5 fields") for i, r in reasons.items())
+    assert "attributes differ: baseColour ('Olive'" in reasons["910020"]
+    assert reasons["910021"] == "image missing: images/910021.jpg"
+    assert set(catalog["id"]) == {i for i, r in expected.items() if r is None}
+    assert summary["quarantined"] == len(quarantine) and summary["quarantined_fraction"] < 0.05
+    facts = catalog.set_index("id")
+    assert facts.loc["910016", "format"] == "PNG" and facts.loc["910013", "mode"].startswith("I")
+    assert (facts.loc["910015", ["width", "height", "orientation"]].tolist() == [60, 80, 6])
+    for sha in catalog["sha256"]:
+        assert blob_path(tmp_path / "out", sha).is_file()
 
 
-def test_rerun_gives_identical_outputs(tiny_catalog, tmp_path):
-    config = IngestConfig(catalog_dir=str(tiny_catalog), out_dir=str(tmp_path / "out"))
+def test_awkward_valid_images_are_converted_upright_on_white(bad_catalog, tmp_path):
+    root, _, _ = bad_catalog
+    ingest_catalog(manifest_config(root, tmp_path / "in"), progress=False)
+    preprocess_catalog(PreprocessConfig(ingest_dir=str(tmp_path / "in"), out_dir=str(tmp_path / "pre"),
+                                        resolution=32, holdout_fraction=0.01), progress=False)
+    split = {**{i: img for i, img in zip(load_split(tmp_path / "pre", "train").ids, load_split(tmp_path / "pre", "train").images)},
+             **{i: img for i, img in zip(load_split(tmp_path / "pre", "heldout").ids, load_split(tmp_path / "pre", "heldout").images)}}
+    rgba = split["910014"].permute(1, 2, 0).numpy().astype(int)  # (32, 32, 3)
+    assert (rgba[1, 16] == 255).all() and rgba[16, 16, 0] > 150 and rgba[16, 16, 1] < 60  # white bg, red patch
+    rotated = split["910015"].numpy()  # stored rotated 90 degrees with EXIF orientation 6: upright again
+    assert (rotated[:, :, :3] == 255).all() and (rotated[:, :, 12:20] < 250).any()  # tall product, white side bars
+    sixteen = split["910013"].numpy().astype(int)
+    assert sixteen[:, 2:30, 4:28].std() > 20  # a gradient, not clipped to white
+    cmyk = split["910012"][:, 16, 16].numpy().astype(int)
+    assert abs(cmyk - np.array([40, 90, 200])).max() < 40
+
+
+def test_rerun_is_byte_identical_and_reuses_unchanged_images(tiny_catalog, tmp_path):
+    config = IngestConfig(source=str(tiny_catalog), out_dir=str(tmp_path / "out"))
+    first_summary = ingest_catalog(config, progress=False)
+    first = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir() if p.is_file()}
+    second_summary = ingest_catalog(config, progress=False)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir() if p.is_file()} == first
+    assert first_summary["fetched_images"] == first_summary["accepted"] + 1  # + the row whose photo is missing
+    assert second_summary["reused_images"] == first_summary["accepted"]
+    assert second_summary["fetched_images"] == 1  # a missing photo is looked for again every time
+
+
+def test_a_changed_export_fetches_only_what_changed(tiny_catalog, tmp_path):
+    import shutil
+
+    catalog = tmp_path / "catalog"
+    shutil.copytree(tiny_catalog, catalog)
+    config = IngestConfig(source=str(catalog), out_dir=str(tmp_path / "out"))
     ingest_catalog(config, progress=False)
-    first = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}
-    ingest_catalog(config, progress=False)
-    assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} == first
+    images = sorted((catalog / "images").iterdir())
+    images[0].write_bytes(images[1].read_bytes())  # one photo replaced
+    summary = ingest_catalog(config, progress=False)
+    assert summary["fetched_images"] == 2 and summary["duplicate_photo_groups"] == 1  # changed + missing
 
 
-def test_broken_catalog_is_a_clear_error_and_keeps_previous_output(tiny_catalog, tmp_path):
+def test_a_broken_export_fails_and_keeps_the_previous_output(tiny_catalog, tmp_path):
+    import shutil
+
     out = tmp_path / "out"
-    ingest_catalog(IngestConfig(catalog_dir=str(tiny_catalog), out_dir=str(out)), progress=False)
+    ingest_catalog(IngestConfig(source=str(tiny_catalog), out_dir=str(out)), progress=False)
     before = (out / "catalog.parquet").read_bytes()
-    with pytest.raises(CatalogError, match="catalog folder not found"):
-        ingest_catalog(IngestConfig(catalog_dir=str(tmp_path / "nope"), out_dir=str(out)), progress=False)
-    with pytest.raises(CatalogError, match="no column"):
-        ingest_catalog(IngestConfig(catalog_dir=str(tiny_catalog), out_dir=str(out), required_attributes=["size"]),
-                       progress=False)
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_catalog, broken)
+    for image in sorted((broken / "images").iterdir())[:10]:
+        image.write_bytes(b"")
+    with pytest.raises(CatalogError, match=r"11 of 97 rows \(11.3%\) were quarantined, over max_quarantine_fraction=5.0%"):
+        ingest_catalog(IngestConfig(source=str(broken), out_dir=str(out)), progress=False)
     assert (out / "catalog.parquet").read_bytes() == before
+    report = pd.read_csv(tmp_path / "out.rejected" / "quarantine.csv")
+    assert len(report) == 11
+    with pytest.raises(CatalogError, match="source not found|catalog folder not found"):
+        ingest_catalog(IngestConfig(source=str(tmp_path / "nope"), out_dir=str(out)), progress=False)
+    with pytest.raises(CatalogError, match=r"no column\(s\) \['size'\]"):
+        ingest_catalog(IngestConfig(source=str(tiny_catalog), out_dir=str(out), required_attributes=["size"]), progress=False)
+    assert (out / "catalog.parquet").read_bytes() == before
+
+
+def test_column_mapping_reads_another_schema(tiny_catalog, tmp_path):
+    styles = pd.read_csv(tiny_catalog / "styles.csv", dtype=str, keep_default_na=False)
+    other = pd.DataFrame({
+        "sku": styles["id"], "title": styles["productDisplayName"], "kind": styles["articleType"],
+        "colour": styles["baseColour"], "photo": "images/" + styles["id"] + ".jpg",
+    })
+    other.to_parquet(tiny_catalog.parent / "other.parquet")
+    import shutil
+    shutil.copytree(tiny_catalog / "images", tiny_catalog.parent / "images", dirs_exist_ok=True)
+    config = IngestConfig(source=str(tiny_catalog.parent / "other.parquet"), id_column="sku", image_column="photo",
+                          name_column="title", required_attributes=["kind", "colour"], out_dir=str(tmp_path / "out"))
+    summary = ingest_catalog(config, progress=False)
+    catalog = pd.read_parquet(tmp_path / "out" / "catalog.parquet")
+    assert summary["accepted"] == len(styles) - 1 and list(catalog.columns[-2:]) == ["kind", "colour"]
+    assert catalog["name"].iloc[0] == styles.set_index("id").loc[catalog["id"].iloc[0], "productDisplayName"]
 
 
 @pytest.mark.skipif(not SHARED_CATALOG.is_dir(), reason=f"the 40k catalog is not at {SHARED_CATALOG} (fresh clone without ../shared)")
@@ -83,9 +152,10 @@ def test_40k_catalog_reports_exactly_the_rows_whose_image_is_missing(tmp_path):
     assert expected_missing  # the shared catalog is known to lack a few photos
 
     out = tmp_path / "out"
-    summary = ingest_catalog(IngestConfig(catalog_dir=str(SHARED_CATALOG), out_dir=str(out)), progress=False)
+    summary = ingest_catalog(IngestConfig(source=str(SHARED_CATALOG), out_dir=str(out)), progress=False)
     quarantine = pd.read_csv(out / "quarantine.csv", dtype=str)
     missing = quarantine[quarantine["reason"].str.startswith("image missing")]
     assert set(missing["id"]) == expected_missing
     assert summary["accepted"] + summary["quarantined"] == len(styles)
-    print(f"\n40k ingest: {summary}\n{quarantine['reason'].str.split(':').str[0].value_counts().to_dict()}")
+    assert summary["duplicate_photo_groups"] == 542
+    print(f"\n40k ingest: {summary}")

@@ -7,20 +7,21 @@ from PIL import Image
 
 from gig_core.config import AugmentConfig, PreprocessConfig
 from gig_core.data.augment import augment_batch, build_augment
-from gig_core.data.preprocess import holdout_mask, load_split, load_vocab, pad_to_square
+from gig_core.data.preprocess import holdout_mask, load_split, load_vocab, square_resize, to_rgb
 
 
-def test_pad_to_square_never_crops_and_fills_white():
-    image = Image.new("RGB", (60, 80), (200, 0, 0))  # a tall red product photo
-    square = np.asarray(pad_to_square(image))
-    assert square.shape == (80, 80, 3)
-    assert (square[:, 10:70] == (200, 0, 0)).all()  # the whole product is still there
-    assert (square[:, :10] == 255).all() and (square[:, 70:] == 255).all()  # white bars, not a crop
+def test_square_resize_never_crops_and_fills_white():
+    tall = torch.zeros(3, 80, 60, dtype=torch.uint8)
+    tall[0] = 200  # a tall red product photo
+    square = square_resize([tall], 80)[0]  # (3, 80, 80)
+    assert (square[:, :, 10:70] == torch.tensor([200, 0, 0])[:, None, None]).all()  # all of the product is there
+    assert (square[:, :, :10] == 255).all() and (square[:, :, 70:] == 255).all()  # white bars, not a crop
+    assert square_resize([tall, tall.clone()], 32).shape == (2, 3, 32, 32)
 
 
 def test_transparent_pixels_become_white():
     image = Image.new("RGBA", (10, 10), (0, 0, 0, 0))
-    assert (np.asarray(pad_to_square(image)) == 255).all()
+    assert (np.asarray(to_rgb(image)) == 255).all()
 
 
 def test_split_goes_by_content_hash_so_twins_stay_together():

@@ -1,163 +1,240 @@
-"""Catalog ingest: join styles rows to their photos and refuse what cannot be trained on.
+"""Catalog ingest: join the catalog's rows to their photos and refuse what cannot be trained on.
 
-Nothing valid is dropped and nothing invalid crashes the stage: every refused row lands in
-quarantine.csv with the reason, and the accepted rows go to catalog.parquet together with the
-photo's content hash (preprocessing splits and deduplicates by it).
+Nothing valid is dropped and nothing invalid crashes the stage. Every refused row lands in
+quarantine.csv with its reason; accepted rows go to catalog.parquet with the photo's content
+hash, and the photo bytes to a content-addressed store (blobs/<sha256>) beside it, so later
+stages never go back to the source. A broken export (too many refused rows) fails the stage.
+
+Reruns are cheap and idempotent: an image whose source stamp (size + mtime, or S3 ETag) is
+unchanged since the previous run is taken from the previous output by content hash instead
+of being fetched and decoded again, and the same catalog gives byte-identical outputs.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
-from dataclasses import dataclass
+import os
+import shutil
+from dataclasses import asdict, dataclass, fields
 from multiprocessing import Pool
 from pathlib import Path
 
 import pandas as pd
-from PIL import Image
 from tqdm import tqdm
 
 from gig_core.atomic import atomic_dir
 from gig_core.config import IngestConfig
-from gig_core.errors import GigError
+from gig_core.data.sources import CatalogError, ImageAddress, RefusedReference, open_source, read_uri
+from gig_core.data.validation import ImageCheck, ImageLimits, check_image_bytes
 
 CATALOG_FILE = "catalog.parquet"
 QUARANTINE_FILE = "quarantine.csv"
 SUMMARY_FILE = "ingest.json"
-
-
-class CatalogError(GigError):
-    """The catalog as a whole cannot be read (no styles file, no id column, ...)."""
+INDEX_FILE = "source_index.parquet"
+BLOB_DIR = "blobs"
+FACT_COLUMNS = ["sha256", "width", "height", "format", "mode", "orientation"]
 
 
 @dataclass(frozen=True)
-class ImageCheck:
-    """What reading one photo found: either its facts or why it was refused."""
-
-    sha256: str = ""
-    width: int = 0
-    height: int = 0
-    reason: str = ""
+class FetchTask:
+    uri: str
+    blob_dir: str
+    limits: ImageLimits
 
 
-def check_image(path: Path) -> ImageCheck:
-    """Read and fully decode one photo; any failure becomes a reason, never an exception."""
+def fetch_and_check(task: FetchTask) -> ImageCheck:
+    """Read one image, validate it, and store its bytes by content hash when it is good."""
     try:
-        data = path.read_bytes()
+        data = read_uri(task.uri)
     except FileNotFoundError:
         return ImageCheck(reason="image missing")
-    except OSError as exc:
-        return ImageCheck(reason=f"image unreadable: {exc.strerror or exc}")
-    if not data:
-        return ImageCheck(reason="image unreadable: empty file")
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-            width, height = image.size
-    except (Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
+    except IsADirectoryError:
+        return ImageCheck(reason="image unreadable: is a directory")
+    except Exception as exc:  # noqa: BLE001 - any I/O or S3 failure is this row's problem only
         return ImageCheck(reason=f"image unreadable: {type(exc).__name__}: {exc}")
-    return ImageCheck(sha256=hashlib.sha256(data).hexdigest(), width=width, height=height)
+    check = check_image_bytes(data, task.limits)
+    if not check.reason:
+        blob = Path(task.blob_dir) / check.sha256
+        if not blob.exists():
+            tmp = blob.with_name(f".{blob.name}.{os.getpid()}")
+            tmp.write_bytes(data)
+            os.replace(tmp, blob)
+    return check
 
 
-def _read_styles(path: Path, id_column: str) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
-    """All well-formed rows as strings, plus (line, reason) for rows that do not parse."""
-    if not path.is_file():
-        raise CatalogError(f"styles file not found: {path}")
-    malformed: list[tuple[str, str]] = []
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise CatalogError(f"styles file is empty: {path}") from None
-        if id_column not in header:
-            raise CatalogError(f"{path}: no '{id_column}' column; columns are {header}")
-        rows = []
-        for row in reader:
-            if not row:
-                continue
-            if len(row) != len(header):
-                malformed.append((f"line {reader.line_num}", f"malformed row: {len(row)} fields, expected {len(header)}"))
-                continue
+def read_table(data: bytes, name: str) -> tuple[pd.DataFrame, list[tuple[int, str, str]]]:
+    """All well-formed rows as strings, plus (line, label, reason) for lines that do not parse."""
+    if name.endswith(".parquet"):
+        table = pd.read_parquet(io.BytesIO(data))
+        return table.astype("string").fillna("").astype(object).astype(str), []
+    reader = csv.reader(io.StringIO(data.decode("utf-8-sig"), newline=""))
+    header = next(reader, None)
+    if not header:
+        raise CatalogError(f"catalog table is empty: {name}")
+    rows, malformed = [], []
+    for row in reader:
+        if not row:
+            continue
+        if len(row) != len(header):
+            malformed.append((reader.line_num, f"line {reader.line_num}",
+                              f"malformed row: {len(row)} fields, expected {len(header)}"))
+        else:
             rows.append(row)
     return pd.DataFrame(rows, columns=header, dtype=str), malformed
 
 
-def _row_reason(row: pd.Series, required: list[str], seen_ids: set[str], id_column: str) -> str:
-    product_id = row[id_column].strip()
-    if not product_id:
-        return "empty id"
-    if "/" in product_id or "\\" in product_id or product_id.startswith("."):
-        return "id is not a plain file name; refused without opening anything"
-    if product_id in seen_ids:
-        return "duplicate id: first row kept"
-    empty = [name for name in required if not str(row.get(name, "")).strip()]
-    if empty:
-        return f"missing attribute: {', '.join(empty)}"
-    return ""
+def _previous_index(out_dir: Path) -> dict[str, dict]:
+    path = out_dir / INDEX_FILE
+    if not path.is_file():
+        return {}
+    index = pd.read_parquet(path)
+    return {row["uri"]: row for row in index.to_dict("records")}
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    if dst.exists():
+        return
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+def _duplicate_reason(kept: dict, row: dict, attributes: list[str]) -> str:
+    differ = [a for a in attributes if kept[a] != row[a]]
+    reason = f"duplicate photo: same image as id {kept['id']} (kept)"
+    if differ:
+        reason += "; attributes differ: " + ", ".join(f"{a} ({row[a]!r} vs {kept[a]!r})" for a in differ)
+    return reason
 
 
 def ingest_catalog(config: IngestConfig, progress: bool = True) -> dict:
-    """Validate the catalog in config.catalog_dir and write the stage outputs atomically."""
-    root = Path(config.catalog_dir)
-    if not root.is_dir():
-        raise CatalogError(f"catalog folder not found: {root}")
-    styles, malformed = _read_styles(root / config.styles_file, config.id_column)
-    missing_columns = [name for name in config.required_attributes if name not in styles.columns]
+    """Validate the catalog at config.source and write the stage outputs atomically."""
+    source = open_source(config.source, config.table_file)
+    table, malformed = read_table(source.read_table_bytes(), source.table_name)
+    needed = [config.id_column, *config.required_attributes]
+    needed += [c for c in (config.image_column, config.name_column) if c]
+    missing_columns = [c for c in needed if c not in table.columns]
     if missing_columns:
-        raise CatalogError(f"styles file has no column(s) {missing_columns}; columns are {list(styles.columns)}")
+        raise CatalogError(f"catalog table has no column(s) {missing_columns}; columns are {list(table.columns)}")
+    mapped = {config.id_column, config.image_column, config.name_column}
+    attributes = config.attribute_columns or [c for c in table.columns if c not in mapped]
 
-    quarantine: list[tuple[str, str]] = list(malformed)
-    candidates: list[int] = []
+    quarantine: list[tuple[int, str, str]] = list(malformed)  # (line, id, reason)
     seen: set[str] = set()
-    for index, row in styles.iterrows():
-        reason = _row_reason(row, config.required_attributes, seen, config.id_column)
+    candidates: list[dict] = []
+    listing = source.listing()
+    for position, row in enumerate(table.to_dict("records")):
+        line = position + 2
         product_id = row[config.id_column].strip()
-        if reason:
-            quarantine.append((product_id or f"row {index + 2}", reason))
+        empty = [a for a in config.required_attributes if not row[a].strip()]
+        if not product_id:
+            quarantine.append((line, f"line {line}", "empty id"))
+        elif product_id in seen:
+            quarantine.append((line, product_id, "duplicate id: first row kept"))
+        elif empty:
+            seen.add(product_id)
+            quarantine.append((line, product_id, f"missing attribute: {', '.join(empty)}"))
         else:
             seen.add(product_id)
-            candidates.append(index)
+            ref = row[config.image_column] if config.image_column else config.image_template.format(id=product_id)
+            try:
+                address = source.address(ref, listing)
+            except RefusedReference as exc:
+                quarantine.append((line, product_id, f"reference refused, not opened: {exc}"))
+                continue
+            candidates.append({"line": line, "id": product_id, "image": ref, "address": address,
+                               "name": row[config.name_column] if config.name_column else "",
+                               **{a: row[a] for a in attributes}})
 
-    rows = styles.loc[candidates].copy()
-    rows[config.id_column] = rows[config.id_column].str.strip()
-    rows.insert(1, "image", [f"{config.image_dir}/{i}.jpg" for i in rows[config.id_column]])
-    paths = [root / rel for rel in rows["image"]]
-    with Pool(max(1, config.workers)) as pool:
-        checks = list(
-            tqdm(
-                pool.imap(check_image, paths, chunksize=64),
-                total=len(paths), desc="ingest: reading images", unit="img", disable=not progress,
+    out_dir = Path(config.out_dir)
+    previous = _previous_index(out_dir)
+    limits = ImageLimits(config.min_side, config.max_pixels)
+    with atomic_dir(out_dir) as tmp:
+        blobs = tmp / BLOB_DIR
+        blobs.mkdir()
+        checks: dict[str, ImageCheck] = {}
+        to_fetch: list[ImageAddress] = []
+        for address in dict.fromkeys(c["address"] for c in candidates):
+            old = previous.get(address.uri)
+            reusable = old is not None and address.stamp is not None and old["stamp"] == address.stamp
+            if reusable and (old["reason"] or (out_dir / BLOB_DIR / old["sha256"]).is_file()):
+                check = ImageCheck(**{f.name: old[f.name] for f in fields(ImageCheck)})
+                if not check.reason:
+                    _link_or_copy(out_dir / BLOB_DIR / check.sha256, blobs / check.sha256)
+                checks[address.uri] = check
+            else:
+                to_fetch.append(address)
+        tasks = [FetchTask(a.uri, str(blobs), limits) for a in to_fetch]
+        bar = dict(total=len(tasks), desc="ingest: fetching and checking images", unit="img", disable=not progress)
+        if config.workers > 1 and len(tasks) > 1:
+            with Pool(config.workers) as pool:
+                results = list(tqdm(pool.imap(fetch_and_check, tasks, chunksize=32), **bar))
+        else:
+            results = [fetch_and_check(t) for t in tqdm(tasks, **bar)]
+        checks.update({a.uri: c for a, c in zip(to_fetch, results)})
+
+        accepted: list[dict] = []
+        first_by_hash: dict[str, dict] = {}
+        duplicated: set[str] = set()
+        for row in candidates:
+            check = checks[row["address"].uri]
+            if check.reason:
+                quarantine.append((row["line"], row["id"], f"{check.reason}: {row['image']}"))
+            elif check.sha256 in first_by_hash:
+                kept = first_by_hash[check.sha256]
+                duplicated.add(check.sha256)
+                quarantine.append((row["line"], row["id"], _duplicate_reason(kept, row, attributes)))
+            else:
+                first_by_hash[check.sha256] = row
+                accepted.append({**row, **{k: getattr(check, k) for k in FACT_COLUMNS}})
+
+        quarantine.sort(key=lambda q: q[0])
+        report = pd.DataFrame([(i, r) for _, i, r in quarantine], columns=["id", "reason"])
+        total = len(table) + len(malformed)
+        summary = {
+            "source": source.describe(),
+            "rows": total,
+            "accepted": len(accepted),
+            "quarantined": len(report),
+            "quarantined_fraction": round(len(report) / max(total, 1), 6),
+            "reasons": report["reason"].str.split(":").str[0].value_counts().sort_index().to_dict(),
+            "duplicate_photo_groups": len(duplicated),
+        }
+        # How this run got there; returned and printed, not written, so reruns stay byte-identical.
+        work = {"reused_images": len(checks) - len(to_fetch), "fetched_images": len(to_fetch)}
+        if summary["quarantined_fraction"] > config.max_quarantine_fraction:
+            rejected = out_dir.with_name(f"{out_dir.name}.rejected")
+            with atomic_dir(rejected) as bad:
+                report.to_csv(bad / QUARANTINE_FILE, index=False)
+                (bad / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+            raise CatalogError(
+                f"{summary['quarantined']} of {total} rows ({summary['quarantined_fraction']:.1%}) were quarantined, over "
+                f"max_quarantine_fraction={config.max_quarantine_fraction:.1%}: the export looks broken, so this run stops "
+                f"here. Reasons: {summary['reasons']}. Report: {rejected / QUARANTINE_FILE}; previous outputs kept."
             )
+
+        columns = ["id", "image", "name", *FACT_COLUMNS, *attributes]
+        catalog = pd.DataFrame(accepted, columns=columns)
+        catalog[["width", "height", "orientation"]] = catalog[["width", "height", "orientation"]].astype("int64")
+        catalog.to_parquet(tmp / CATALOG_FILE, index=False)
+        report.to_csv(tmp / QUARANTINE_FILE, index=False)
+        index = pd.DataFrame(
+            [{"uri": a.uri, "stamp": a.stamp, **asdict(checks[a.uri])} for a in dict.fromkeys(c["address"] for c in candidates)
+             if a.stamp is not None],
+            columns=["uri", "stamp", *[f.name for f in fields(ImageCheck)]],
         )
-    ok = [not c.reason for c in checks]
-    for product_id, rel, check in zip(rows[config.id_column], rows["image"], checks):
-        if check.reason:
-            quarantine.append((product_id, f"{check.reason}: {rel}"))
-    accepted = rows[ok].copy()
-    accepted.insert(2, "sha256", [c.sha256 for c in checks if not c.reason])
-    accepted.insert(3, "width", [c.width for c in checks if not c.reason])
-    accepted.insert(4, "height", [c.height for c in checks if not c.reason])
-    accepted = accepted.rename(columns={config.id_column: "id"}).reset_index(drop=True)
-
-    summary = {
-        "catalog_root": str(root),
-        "rows": len(styles) + len(malformed),
-        "accepted": len(accepted),
-        "quarantined": len(quarantine),
-        "duplicate_photo_groups": int((accepted["sha256"].value_counts() > 1).sum()),
-    }
-    with atomic_dir(config.out_dir) as out:
-        accepted.to_parquet(out / CATALOG_FILE, index=False)
-        pd.DataFrame(quarantine, columns=["id", "reason"]).to_csv(out / QUARANTINE_FILE, index=False)
-        (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-    return summary
+        index.to_parquet(tmp / INDEX_FILE, index=False)
+        (tmp / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    return {**summary, **work}
 
 
-def read_catalog(ingest_dir: str | Path) -> tuple[pd.DataFrame, Path]:
-    """Accepted rows and the catalog root their image paths are relative to."""
-    ingest_dir = Path(ingest_dir)
-    summary = json.loads((ingest_dir / SUMMARY_FILE).read_text())
-    return pd.read_parquet(ingest_dir / CATALOG_FILE), Path(summary["catalog_root"])
+def read_catalog(ingest_dir: str | Path) -> pd.DataFrame:
+    """Accepted rows of an ingest output; photos are at blob_path(ingest_dir, sha256)."""
+    return pd.read_parquet(Path(ingest_dir) / CATALOG_FILE)
+
+
+def blob_path(ingest_dir: str | Path, sha256: str) -> Path:
+    return Path(ingest_dir) / BLOB_DIR / sha256
