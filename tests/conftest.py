@@ -93,3 +93,48 @@ def tiny_run(tmp_path_factory, tiny_catalog) -> TinyRun:
     train(train_config, progress=False)
     evaluate(evaluate_config, progress=False)
     return TinyRun(root, tiny_catalog, ingest, preprocess, train_config, evaluate_config)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """moto's S3 in server mode on 127.0.0.1 (real HTTP); boto3 finds it through AWS_ENDPOINT_URL."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL")}
+    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
+                      AWS_ENDPOINT_URL=endpoint)
+    yield endpoint
+    server.stop()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def upload_tree(root: Path, bucket: str, prefix: str) -> None:
+    """Put every regular file under root into s3://bucket/prefix/ (symlinks are not followed)."""
+    import boto3
+
+    client = boto3.client("s3")
+    existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
+    if bucket not in existing:
+        client.create_bucket(Bucket=bucket)
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            client.put_object(Bucket=bucket, Key=f"{prefix}/{path.relative_to(root).as_posix()}", Body=path.read_bytes())

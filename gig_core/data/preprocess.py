@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 from dataclasses import dataclass
 from multiprocessing import Pool
 from pathlib import Path
@@ -29,7 +30,7 @@ from tqdm import tqdm
 
 from gig_core.atomic import atomic_dir
 from gig_core.config import PreprocessConfig
-from gig_core.data.ingest import blob_path, read_catalog
+from gig_core.data.ingest import BLOB_DIR, read_catalog
 
 SPLITS = ("train", "heldout")
 VOCAB_FILE = "vocab.json"
@@ -58,16 +59,23 @@ def square_resize(images: list[torch.Tensor], resolution: int) -> torch.Tensor:
 
     Same-shape images are padded and resized together as one batch.
     """
-    out = torch.empty(len(images), 3, resolution, resolution, dtype=torch.uint8)
+    out = torch.empty(len(images), resolution, resolution, 3, dtype=torch.uint8).permute(0, 3, 1, 2)  # channels_last
     groups: dict[tuple[int, int], list[int]] = {}
     for i, image in enumerate(images):
         groups.setdefault(tuple(image.shape[1:]), []).append(i)
     for (h, w), index in groups.items():
         side = max(h, w)
-        canvas = torch.full((len(index), 3, side, side), 255, dtype=torch.uint8)  # (n, 3, S, S)
         top, left = (side - h) // 2, (side - w) // 2
-        canvas[:, :, top:top + h, left:left + w] = torch.stack([images[i] for i in index])
-        out[index] = TF.resize(canvas, [resolution, resolution], antialias=True) if side != resolution else canvas
+        # Built as (n, S, S, 3) so the (n, 3, S, S) view is channels_last: torchvision's fast
+        # uint8 antialiased resize path, with no layout conversion.
+        canvas = torch.empty((len(index), side, side, 3), dtype=torch.uint8)
+        canvas[:, :top], canvas[:, top + h:], canvas[:, :, :left], canvas[:, :, left + w:] = 255, 255, 255, 255
+        for slot, i in enumerate(index):
+            canvas[slot, top:top + h, left:left + w] = images[i].permute(1, 2, 0)
+        square = canvas.permute(0, 3, 1, 2)  # (n, 3, S, S)
+        if side != resolution:
+            square = TF.resize(square, [resolution, resolution], antialias=True)
+        out[index] = square
     return out
 
 
@@ -84,11 +92,16 @@ class ChunkTask:
     ingest_dir: str
     rows: list[tuple[str, str, str, int, int, int]]  # (sha256, format, mode, orientation, width, height)
     resolution: int
+    start: int  # index of the first row in the output tensor
 
 
-def process_chunk(task: ChunkTask) -> np.ndarray:
+def process_chunk(task: ChunkTask) -> torch.Tensor:
     """(n, 3, R, R) uint8 for one chunk of catalog rows, in order."""
-    datas = [blob_path(task.ingest_dir, sha).read_bytes() for sha, *_ in task.rows]
+    blobs = os.path.join(task.ingest_dir, BLOB_DIR)
+    datas = []
+    for sha, *_ in task.rows:
+        with open(os.path.join(blobs, sha), "rb") as handle:
+            datas.append(handle.read())
     fast = [fmt == "JPEG" and mode in ("RGB", "L") and orientation == 1 and max(w, h) <= 4 * task.resolution
             for _, fmt, mode, orientation, w, h in task.rows]
     images: list[torch.Tensor | None] = [None] * len(datas)
@@ -101,7 +114,42 @@ def process_chunk(task: ChunkTask) -> np.ndarray:
     for i, ok in enumerate(fast):
         if not ok:
             images[i] = _decode_pil(datas[i], task.resolution)
-    return square_resize(images, task.resolution).numpy()
+    return square_resize(images, task.resolution)
+
+
+_SHARED_OUT: torch.Tensor | None = None  # a worker's view of the shared output tensor
+
+
+def _init_worker(out: torch.Tensor) -> None:
+    global _SHARED_OUT
+    torch.set_num_threads(1)
+    _SHARED_OUT = out
+
+
+def _fill_chunk(task: ChunkTask) -> int:
+    """Write one chunk straight into shared memory, so only a count travels back to the parent."""
+    images = process_chunk(task)
+    _SHARED_OUT[task.start:task.start + len(images)] = images
+    return len(images)
+
+
+def square_images(ingest_dir: str | Path, catalog: pd.DataFrame, resolution: int, workers: int,
+                  progress: bool = True, chunk: int = CHUNK) -> torch.Tensor:
+    """(N, 3, R, R) uint8 for every catalog row, in order, decoded in chunks over `workers` processes."""
+    facts = list(catalog[["sha256", "format", "mode", "orientation", "width", "height"]].itertuples(index=False, name=None))
+    tasks = [ChunkTask(str(ingest_dir), facts[i:i + chunk], resolution, i) for i in range(0, len(facts), chunk)]
+    out = torch.empty(len(facts), resolution, resolution, 3, dtype=torch.uint8).permute(0, 3, 1, 2)  # channels_last
+    with tqdm(total=len(facts), desc=f"preprocess: pad+resize to {resolution}px", unit="img", disable=not progress) as bar:
+        if workers > 1 and len(tasks) > 1:
+            out.share_memory_()
+            with Pool(workers, initializer=_init_worker, initargs=(out,)) as pool:
+                for count in pool.imap_unordered(_fill_chunk, tasks):
+                    bar.update(count)
+        else:
+            for task in tasks:
+                out[task.start:task.start + len(task.rows)] = process_chunk(task)
+                bar.update(len(task.rows))
+    return out
 
 
 def holdout_mask(content_hashes: pd.Series, fraction: float, salt: str) -> np.ndarray:
@@ -160,21 +208,7 @@ def preprocess_catalog(config: PreprocessConfig, progress: bool = True) -> dict:
     if missing:
         raise ValueError(f"label attribute(s) {missing} not in the catalog; columns are {list(catalog.columns)}")
 
-    facts = list(catalog[["sha256", "format", "mode", "orientation", "width", "height"]].itertuples(index=False, name=None))
-    tasks = [ChunkTask(str(config.ingest_dir), facts[i:i + CHUNK], config.resolution) for i in range(0, len(facts), CHUNK)]
-    bar = dict(total=len(catalog), desc=f"preprocess: pad+resize to {config.resolution}px", unit="img", disable=not progress)
-    chunks = []
-    with tqdm(**bar) as progress_bar:
-        if config.workers > 1 and len(tasks) > 1:
-            with Pool(config.workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
-                for chunk in pool.imap(process_chunk, tasks):
-                    chunks.append(chunk)
-                    progress_bar.update(len(chunk))
-        else:
-            for task in tasks:
-                chunks.append(process_chunk(task))
-                progress_bar.update(len(chunks[-1]))
-    images = torch.from_numpy(np.concatenate(chunks))  # (N, 3, R, R) uint8
+    images = square_images(config.ingest_dir, catalog, config.resolution, config.workers, progress)  # (N, 3, R, R)
 
     vocab = {a: sorted(catalog[a].unique().tolist()) for a in config.label_attributes}
     labels = {

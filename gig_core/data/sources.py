@@ -128,19 +128,27 @@ class S3Source:
         return ImageAddress(uri, None)
 
 
-def s3_client(max_attempts: int = 8):
-    """One boto3 S3 client per process, configured from the standard AWS environment."""
-    global _S3_CLIENT
-    if _S3_CLIENT is None or _S3_CLIENT[0] != os.getpid():
+S3_MAX_ATTEMPTS = 8
+
+
+def s3_client():
+    """One boto3 S3 client per process (and endpoint), configured from the standard AWS environment.
+
+    botocore's "standard" retry mode retries throttling errors and 5xx answers with exponential
+    backoff and jitter, up to S3_MAX_ATTEMPTS attempts in all.
+    """
+    key = (os.getpid(), os.environ.get("AWS_ENDPOINT_URL", ""))
+    if key not in _S3_CLIENTS:
         import boto3
         from botocore.config import Config
 
-        client = boto3.client("s3", config=Config(retries={"mode": "standard", "max_attempts": max_attempts}))
-        _S3_CLIENT = (os.getpid(), client)
-    return _S3_CLIENT[1]
+        config = Config(retries={"mode": "standard", "max_attempts": S3_MAX_ATTEMPTS})
+        _S3_CLIENTS.clear()
+        _S3_CLIENTS[key] = boto3.client("s3", config=config)
+    return _S3_CLIENTS[key]
 
 
-_S3_CLIENT = None
+_S3_CLIENTS: dict = {}
 
 
 def read_uri(uri: str) -> bytes:
