@@ -72,13 +72,25 @@ class PreprocessConfig:
 
 @dataclass
 class AugmentConfig:
-    """Per-image training augmentation; products are photographed upright, so keep it mild."""
+    """Training augmentation.
+
+    The first five apply to real photos only (products are photographed upright: keep them
+    mild). DiffAugment and ADA apply to real and generated batches alike before the
+    discriminator, which is what lets a GAN learn from a small catalog.
+    """
 
     hflip: bool = field(default=True, metadata=_help("random horizontal flip"))
     rotation_degrees: float = field(default=0.0, metadata=_help("max absolute rotation in degrees (0 = off)"))
     scale_jitter: float = field(default=0.0, metadata=_help("max relative scale change, e.g. 0.05 (0 = off)"))
     brightness: float = field(default=0.0, metadata=_help("brightness jitter factor (0 = off)"))
     contrast: float = field(default=0.0, metadata=_help("contrast jitter factor (0 = off)"))
+    diffaugment: str = field(default="", metadata=_help("DiffAugment policy, e.g. 'color,translation,cutout' ('' = off)"))
+    ada_target: float = field(
+        default=0.0, metadata=_help("ADA overfitting target for E[sign(D(real))], e.g. 0.6 (0 = off); "
+                                    "applies the DiffAugment policy (all ops if empty) with adaptive probability")
+    )
+    ada_interval: int = field(default=4, metadata=_help("steps between ADA probability updates"))
+    ada_kimg: float = field(default=20.0, metadata=_help("thousands of images for the ADA probability to go 0 -> 1"))
 
 
 @dataclass

@@ -28,13 +28,14 @@ from gig_core.errors import GigError
 from gig_core.models import Architecture, build_discriminator, build_generator, family
 from gig_core.sampling import GeneratorBundle, class_grid_labels, grid_image, save_png, to_float, to_uint8
 from gig_core.training.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
+from gig_core.training.diffaugment import POLICIES, AdaptiveAugment, diff_augment, parse_policy
 from gig_core.training.losses import LOSSES
 
 GENERATOR_FILE = "generator.pt"
 LOSSES_FILE = "losses.csv"
 SUMMARY_FILE = "train.json"
 GRID_FILE = "grid.png"
-LOSS_COLUMNS = ["step", "loss_d", "loss_g", "d_real", "d_fake"]
+LOSS_COLUMNS = ["step", "loss_d", "loss_g", "d_real", "d_fake", "augment_p"]
 
 
 class TrainingDiverged(GigError):
@@ -114,6 +115,12 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
     loss = LOSSES[family(config.model).loss]
     batches = BatchSampler(data, config.batch_size, config.seed)
     augment = build_augment(config.augment)
+    policy = parse_policy(config.augment.diffaugment)
+    ada = None
+    if config.augment.ada_target > 0:
+        policy = policy or list(POLICIES)
+        ada = AdaptiveAugment(config.augment.ada_target, config.augment.ada_interval, config.augment.ada_kimg,
+                              config.batch_size)
 
     step, history = 0, []
     if config.resume:
@@ -127,6 +134,8 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
         opt_d.load_state_dict(state["opt_d"])
         batches.load_state_dict(state["batches"])
         torch.set_rng_state(state["torch_rng"])
+        if ada is not None:
+            ada.load_state_dict(state["ada"])
         step, history = state["step"], state["history"]
 
     grid_z_seed = config.seed + 1
@@ -147,21 +156,26 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
         z = torch.randn(real.shape[0], arch.z_dim)
         fake = generator(z, labels)  # (B, 3, R, R)
 
-        d_real, d_fake = discriminator(real, labels), discriminator(fake.detach(), labels)  # (B,), (B,)
+        p = ada.p if ada is not None else 1.0
+        d_real = discriminator(diff_augment(real, policy, p), labels)  # (B,)
+        d_fake = discriminator(diff_augment(fake.detach(), policy, p), labels)  # (B,)
         loss_d = loss.discriminator(d_real, d_fake)
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
 
-        loss_g = loss.generator(discriminator(fake, labels))
+        loss_g = loss.generator(discriminator(diff_augment(fake, policy, p), labels))
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
         step += 1
         update_ema(ema, generator, min(config.ema_decay, (1 + step) / (10 + step)))
+        if ada is not None:
+            ada.observe(d_real)
+            ada.update(step)
 
         if step % config.log_every == 0 or step == config.steps:
-            row = [step, loss_d.item(), loss_g.item(), d_real.mean().item(), d_fake.mean().item()]
+            row = [step, loss_d.item(), loss_g.item(), d_real.mean().item(), d_fake.mean().item(), p if policy else 0.0]
             if not all(math.isfinite(v) for v in row):
                 raise TrainingDiverged(
                     f"losses are not finite at step {step} ({dict(zip(LOSS_COLUMNS, row))}); "
@@ -180,6 +194,7 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
         "generator": generator.state_dict(), "discriminator": discriminator.state_dict(), "ema": ema.state_dict(),
         "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
         "batches": batches.state_dict(), "torch_rng": torch.get_rng_state(),
+        "ada": ada.state_dict() if ada is not None else {},
     })
     bundle.save(out / GENERATOR_FILE)
     write_grid(out / GRID_FILE)
@@ -192,6 +207,7 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
         "images_per_second": round((step - start_step) * config.batch_size / max(seconds, 1e-9), 1),
         "grid": str(out / GRID_FILE), "grid_rows": list(next(iter(arch.vocab.values()))) if arch.conditional else [],
         "condition_on": list(arch.vocab),
+        "augment_p": ada.p if ada is not None else (1.0 if policy else 0.0),
     }
     write_json(out / SUMMARY_FILE, summary)
     return summary
