@@ -63,8 +63,11 @@ def _run_ingest(config, args) -> None:
     from gig_core.data.ingest import ingest_catalog
 
     summary = ingest_catalog(config, progress=not args.quiet)
-    print(f"ingest: {summary['accepted']} rows accepted, {summary['quarantined']} quarantined "
-          f"(see {config.out_dir}/quarantine.csv)")
+    print(f"ingest: {summary['source']}: {summary['rows']} rows, {summary['accepted']} accepted, "
+          f"{summary['quarantined']} quarantined ({summary['quarantined_fraction']:.2%}; see {config.out_dir}/quarantine.csv)")
+    for reason, count in summary["reasons"].items():
+        print(f"  {count:6d}  {reason}")
+    print(f"  images fetched {summary['fetched_images']}, reused from the previous run {summary['reused_images']}")
 
 
 def _run_preprocess(config, args) -> None:
