@@ -159,3 +159,17 @@ def test_40k_catalog_reports_exactly_the_rows_whose_image_is_missing(tmp_path):
     assert summary["accepted"] + summary["quarantined"] == len(styles)
     assert summary["duplicate_photo_groups"] == 542
     print(f"\n40k ingest: {summary}")
+
+
+def test_gig_ingest_exits_0_on_the_bad_catalog_and_reports(bad_catalog, tmp_path):
+    import subprocess
+
+    root, expected, _ = bad_catalog
+    result = subprocess.run(
+        [sys.executable, "-m", "gig_core.cli", "ingest", "--quiet", "--source", str(root / "manifest.csv"),
+         "--image-column", "image", "--out", str(tmp_path / "out")],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    refused = sum(1 for r in expected.values() if r) + 2  # + the duplicate id and the malformed line
+    assert f"{refused} quarantined" in result.stdout and "decompression bomb refused before decoding" in result.stdout
