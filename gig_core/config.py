@@ -98,7 +98,9 @@ class TrainConfig:
     preset: str = field(default="demo", metadata=_help("named preset: 'demo' (32x32, CPU-fast) or '64' (64x64)"))
     data_dir: str = field(default="outputs/preprocess", metadata=_help("output folder of the preprocess stage"))
     out_dir: str = field(default="outputs/train", metadata=_help("checkpoint, sample grids and loss curves go here"))
-    model: str = field(default="cgan", metadata=_help("generator family: dcgan or cgan"))
+    model: str = field(
+        default="cgan", metadata=_help("family: dcgan, cgan, wgan-gp, vae, vaegan or autoencoder")
+    )
     condition_on: list[str] = field(
         default_factory=lambda: ["articleType", "baseColour"],
         metadata=_help("attributes the conditional GAN is conditioned on (first one = grid rows)"),
@@ -115,14 +117,41 @@ class TrainConfig:
     beta1: float = field(default=0.5, metadata=_help("Adam beta1"))
     beta2: float = field(default=0.999, metadata=_help("Adam beta2"))
     ema_decay: float = field(default=0.999, metadata=_help("decay of the generator's moving average used for sampling"))
+    d_steps: int = field(default=1, metadata=_help("discriminator (critic) updates per generator update"))
+    regularizer: str = field(default="none", metadata=_help("discriminator penalty: none, r1 or gp (WGAN-GP)"))
+    reg_weight: float = field(default=10.0, metadata=_help("weight of the discriminator penalty"))
+    kl_weight: float = field(default=1.0, metadata=_help("final weight of the KL term (vae, vaegan)"))
+    kl_anneal_steps: int = field(default=500, metadata=_help("steps over which the KL weight rises from 0"))
+    feature_match_weight: float = field(default=1.0, metadata=_help("weight of feature matching in the vaegan decoder loss"))
+    device: str = field(default="auto", metadata=_help("auto (cuda when available), cpu, cuda or cuda:N"))
+    amp: bool = field(default=False, metadata=_help("bf16 autocast for forward passes"))
+    channels_last: bool = field(default=False, metadata=_help("channels_last memory format for models and batches"))
+    compile: bool = field(default=False, metadata=_help("torch.compile the models (slow start, faster steps)"))
+    deterministic: bool = field(default=False, metadata=_help("torch deterministic algorithms (bit-exact resume on CPU)"))
+    checkpoint_every: int = field(default=500, metadata=_help("write a resumable checkpoint every N steps (0 = end only)"))
+    collapse_threshold: float = field(
+        default=0.15, metadata=_help("warn of mode collapse when sample diversity / real diversity falls below this")
+    )
+    tracking_uri: str = field(default="", metadata=_help("MLflow URI for per-step metrics ('' = off)"))
+    experiment: str = field(default="gig", metadata=_help("MLflow experiment of the per-step metrics"))
     sample_every: int = field(default=250, metadata=_help("write a sample grid every N steps"))
     log_every: int = field(default=25, metadata=_help("record losses every N steps"))
     grid_columns: int = field(default=8, metadata=_help("samples per row in sample grids"))
     seed: int = field(default=0, metadata=_help("seed for weights, noise and data order"))
     threads: int = field(default=0, metadata=_help("torch CPU threads (0 = all cores)"))
-    resume: str = field(default="", metadata=_help("checkpoint to resume from (empty = start fresh)"))
+    resume: str = field(
+        default="", metadata=_help("checkpoint to resume from; 'auto' = out_dir/checkpoint.pt when present; '' = fresh")
+    )
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
+
+# Settings a family needs to train well; a preset and then params.yaml and flags override them.
+FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
+    "wgan-gp": dict(regularizer="gp", reg_weight=10.0, d_steps=5, lr_g=1e-4, lr_d=1e-4, beta1=0.0, beta2=0.9),
+    "vae": dict(lr_g=1e-3, beta1=0.9),
+    "autoencoder": dict(lr_g=1e-3, beta1=0.9),
+    "vaegan": dict(lr_g=3e-4, lr_d=3e-4),
+}
 
 # Presets set architecture and schedule together; params.yaml and the command line override them.
 TRAIN_PRESETS: dict[str, dict[str, Any]] = {
@@ -271,7 +300,8 @@ def load_section(section: str, params_path: str | Path = DEFAULT_PARAMS, overrid
         preset = overrides.get("preset", from_file.get("preset", TrainConfig.preset))
         if preset not in TRAIN_PRESETS:
             raise ConfigError(f"train.preset: unknown preset {preset!r}; choose one of {sorted(TRAIN_PRESETS)}")
-        values = dict(TRAIN_PRESETS[preset])
+        model = overrides.get("model", from_file.get("model", TrainConfig.model))
+        values = {**FAMILY_DEFAULTS.get(model, {}), **TRAIN_PRESETS[preset]}
     values = _merge(_merge(values, from_file), overrides)
     return build(cls, values, section)
 

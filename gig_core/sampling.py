@@ -101,11 +101,14 @@ class GeneratorBundle:
         if self.arch.conditional and labels is None:
             raise ValueError("a conditional generator needs labels; see GeneratorBundle.encode")
         z = torch.randn(n, self.arch.z_dim, generator=torch.Generator().manual_seed(seed))
+        device = next(self.generator.parameters()).device
+        was_training = self.generator.training
         self.generator.eval()
         chunks = []
         for start in range(0, n, batch_size):
-            part = {a: t[start:start + batch_size] for a, t in (labels or {}).items()}
-            chunks.append(to_uint8(self.generator(z[start:start + batch_size], part or None)))
+            part = {a: t[start:start + batch_size].to(device) for a, t in (labels or {}).items()}
+            chunks.append(to_uint8(self.generator(z[start:start + batch_size].to(device), part or None)).cpu())
+        self.generator.train(was_training)
         return torch.cat(chunks) if chunks else torch.empty(0, 3, self.arch.resolution, self.arch.resolution, dtype=torch.uint8)
 
 

@@ -29,31 +29,47 @@ def test_decide_promotion_rule():
 
 
 @pytest.fixture(scope="module")
-def untrained_run(tiny_run, tmp_path_factory):
-    """A generator at initialisation (0 steps), evaluated like the real one; its metrics.json
-    is then doctored to claim FID 0, which the promotion rule must not believe."""
-    root = tmp_path_factory.mktemp("untrained")
-    config = tiny_train_config(Path(tiny_run.preprocess.out_dir), root / "train", steps=0)
-    train(config, progress=False)
+def candidates(tiny_run, tmp_path_factory):
+    """Two generators scored on the same reference set: the tiny trained one and a collapsed one
+    (every image the same flat colour). Which is better is whatever their FIDs say; the worse
+    one also gets a doctored metrics.json claiming FID 0, which promotion must not believe."""
+    import torch
+
+    from gig_core.sampling import GeneratorBundle
+
+    root = tmp_path_factory.mktemp("collapsed")
+    train(tiny_train_config(Path(tiny_run.preprocess.out_dir), root / "train", steps=0), progress=False)
+    bundle = GeneratorBundle.load(root / "train" / "generator.pt")
+    with torch.no_grad():
+        bundle.generator.body.to_rgb.weight.zero_()
+    bundle.save(root / "train" / "generator.pt")
     evaluate_config = type(tiny_run.evaluate)(**{**tiny_run.evaluate.__dict__, "train_dir": str(root / "train"),
                                                  "out_dir": str(root / "evaluate")})
-    honest = evaluate(evaluate_config, progress=False)
-    shutil.copytree(root / "evaluate", root / "evaluate_doctored")
-    (root / "evaluate_doctored" / "metrics.json").write_text(json.dumps({**honest, "fid": 0.0}))
-    return root, honest
+    evaluate(evaluate_config, progress=False)
+    runs = [
+        {"name": "trained", "train_dir": tiny_run.train.out_dir, "evaluate_dir": tiny_run.evaluate.out_dir},
+        {"name": "collapsed", "train_dir": str(root / "train"), "evaluate_dir": str(root / "evaluate")},
+    ]
+    for run in runs:
+        run["fid"] = json.loads((Path(run["evaluate_dir"]) / "metrics.json").read_text())["fid"]
+    better, worse = sorted(runs, key=lambda r: r["fid"])
+    assert worse["fid"] - better["fid"] > 1.0, runs
+    doctored = Path(worse["evaluate_dir"] + "_doctored")
+    shutil.copytree(worse["evaluate_dir"], doctored)
+    (doctored / "metrics.json").write_text(json.dumps({**json.loads((doctored / "metrics.json").read_text()), "fid": 0.0}))
+    return better, worse, str(doctored)
 
 
 @pytest.fixture(scope="module")
-def registry(tiny_run, untrained_run, tmp_path_factory):
-    """v1: untrained, claiming FID 0; v2: trained; v3: untrained, honest. Results in order."""
+def registry(tiny_run, candidates, tmp_path_factory):
+    """v1: the worse model, claiming FID 0; v2: the better one; v3: the worse one, honest."""
     root = tmp_path_factory.mktemp("registry")
-    untrained = untrained_run[0]
-    doctored = dict(train_dir=str(untrained / "train"), evaluate_dir=str(untrained / "evaluate_doctored"))
-    honest = dict(train_dir=str(untrained / "train"), evaluate_dir=str(untrained / "evaluate"))
+    better, worse, doctored = candidates
+    pick = lambda run, evaluate_dir=None: dict(train_dir=run["train_dir"], evaluate_dir=evaluate_dir or run["evaluate_dir"])  # noqa: E731
     results = [
-        register(tiny_run.register_config(root, **doctored), progress=False),
-        register(tiny_run.register_config(root), progress=False),
-        register(tiny_run.register_config(root, **honest), progress=False),
+        register(tiny_run.register_config(root, **pick(worse, doctored)), progress=False),
+        register(tiny_run.register_config(root, **pick(better)), progress=False),
+        register(tiny_run.register_config(root, **pick(worse)), progress=False),
     ]
     return root, results
 
@@ -64,15 +80,13 @@ def test_first_version_becomes_champion(registry):
     assert first["promotion"]["reason"] == "no champion yet"
 
 
-def test_better_challenger_is_promoted_against_the_rescored_champion(registry, untrained_run, tiny_run):
+def test_better_challenger_is_promoted_against_the_rescored_champion(registry, candidates):
     _, (_, second, _) = registry
-    _, honest = untrained_run
-    trained_fid = json.loads((Path(tiny_run.evaluate.out_dir) / "metrics.json").read_text())["fid"]
-    assert trained_fid < honest["fid"]
+    _, worse, _ = candidates
     promotion = second["promotion"]
     assert promotion["promote"] and second["aliases"] == ["challenger", "champion"]
     # v1 recorded FID 0.0; the rule used its real score on the same reference set instead.
-    assert promotion["champion_fid"] == pytest.approx(honest["fid"], rel=1e-6)
+    assert promotion["champion_fid"] == pytest.approx(worse["fid"], rel=1e-6)
     assert promotion["champion_version"] == "1"
 
 
@@ -88,10 +102,12 @@ def test_worse_challenger_is_not_promoted(registry):
     assert "champion_fid_rescored" in run.data.metrics and "train.steps" in run.data.params
 
 
-def test_registered_pyfunc_loads_and_predicts_pngs(registry, tiny_run):
+def test_registered_pyfunc_loads_and_predicts_pngs(registry, candidates):
     root, _ = registry
+    better, _, _ = candidates
+    trained_version = 2 if better["name"] == "trained" else 3
     mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
-    model = mlflow.pyfunc.load_model("models:/gig-generator@champion")
+    model = mlflow.pyfunc.load_model(f"models:/gig-generator/{trained_version}")
     assert model.metadata.get_input_schema().input_names() == ["articleType", "baseColour", "seed", "count"]
     request = pd.DataFrame([
         {"articleType": "Watches", "baseColour": "Black", "seed": 3, "count": 5},

@@ -1,7 +1,9 @@
 """Generator families, built by name from a dict of builders.
 
-An `Architecture` is everything needed to rebuild a model without the training config, so a
-registered generator can be loaded anywhere from its weights and this small record.
+Every family builds a dict of parts; "generator" is always there and is what gets sampled
+and registered (for the VAE family it is the decoder). An `Architecture` is everything
+needed to rebuild a model without the training config, so a registered generator loads
+anywhere from its weights and this small record.
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ from dataclasses import asdict, dataclass, field
 
 from torch import nn
 
+from gig_core.models.autoencoder import build_autoencoder
 from gig_core.models.cgan import ConditionalGenerator, ProjectionDiscriminator
 from gig_core.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from gig_core.models.vae import build_vae, build_vaegan
+from gig_core.models.wgan import build_wgan
 
 
 @dataclass
@@ -37,39 +42,44 @@ class Architecture:
         return asdict(self)
 
 
-@dataclass
-class GanFamily:
-    generator: Callable[[Architecture], nn.Module]
-    discriminator: Callable[[Architecture], nn.Module]
-    loss: str  # key of gig_core.training.losses.LOSSES
-    conditional: bool
+@dataclass(frozen=True)
+class Family:
+    build: Callable[[Architecture], dict[str, nn.Module]]
+    objective: str  # key of gig_core.training.objectives.OBJECTIVES
+    loss: str = ""  # key of gig_core.training.losses.GAN_LOSSES, for adversarial families
+    conditional: bool = False
 
 
-FAMILIES: dict[str, GanFamily] = {
-    "dcgan": GanFamily(
-        generator=lambda a: DCGANGenerator(a.z_dim, a.g_channels, a.resolution),
-        discriminator=lambda a: DCGANDiscriminator(a.d_channels, a.resolution),
-        loss="non_saturating",
-        conditional=False,
+FAMILIES: dict[str, Family] = {
+    "dcgan": Family(
+        build=lambda a: {"generator": DCGANGenerator(a.z_dim, a.g_channels, a.resolution),
+                         "discriminator": DCGANDiscriminator(a.d_channels, a.resolution)},
+        objective="gan", loss="non_saturating",
     ),
-    "cgan": GanFamily(
-        generator=lambda a: ConditionalGenerator(a.z_dim, a.g_channels, a.resolution, a.vocab_sizes, a.embed_dim),
-        discriminator=lambda a: ProjectionDiscriminator(a.d_channels, a.resolution, a.vocab_sizes),
-        loss="hinge",
-        conditional=True,
+    "cgan": Family(
+        build=lambda a: {"generator": ConditionalGenerator(a.z_dim, a.g_channels, a.resolution, a.vocab_sizes, a.embed_dim),
+                         "discriminator": ProjectionDiscriminator(a.d_channels, a.resolution, a.vocab_sizes)},
+        objective="gan", loss="hinge", conditional=True,
     ),
+    "wgan-gp": Family(build=lambda a: build_wgan(a.z_dim, a.g_channels, a.d_channels, a.resolution),
+                      objective="gan", loss="wasserstein"),
+    "vae": Family(build=lambda a: build_vae(a.z_dim, a.g_channels, a.resolution), objective="vae"),
+    "vaegan": Family(build=lambda a: build_vaegan(a.z_dim, a.g_channels, a.d_channels, a.resolution),
+                     objective="vaegan", loss="non_saturating"),
+    "autoencoder": Family(build=lambda a: build_autoencoder(a.z_dim, a.g_channels, a.resolution),
+                          objective="autoencoder"),
 }
 
 
-def family(name: str) -> GanFamily:
+def family(name: str) -> Family:
     if name not in FAMILIES:
         raise ValueError(f"unknown model family {name!r}; choose one of {sorted(FAMILIES)}")
     return FAMILIES[name]
 
 
+def build_parts(arch: Architecture) -> dict[str, nn.Module]:
+    return family(arch.model).build(arch)
+
+
 def build_generator(arch: Architecture) -> nn.Module:
-    return family(arch.model).generator(arch)
-
-
-def build_discriminator(arch: Architecture) -> nn.Module:
-    return family(arch.model).discriminator(arch)
+    return build_parts(arch)["generator"]

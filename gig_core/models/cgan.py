@@ -1,8 +1,8 @@
 """Conditional GAN over one or more catalog attributes (articleType, baseColour, ...).
 
-The generator gets one learned embedding per attribute next to z; the discriminator is a
-projection discriminator (Miyato & Koyama 2018): an unconditional score plus the inner
-product of the attribute embeddings with the image features.
+Generator: one learned embedding per attribute next to z, and conditional batch norm in
+every block. Discriminator: a projection discriminator (Miyato & Koyama 2018), an
+unconditional score plus the inner product of attribute embeddings with the image features.
 """
 
 from __future__ import annotations
@@ -18,17 +18,18 @@ class ConditionalGenerator(nn.Module):
         super().__init__()
         self.z_dim, self.resolution = z_dim, resolution
         self.embeddings = nn.ModuleDict({a: nn.Embedding(n, embed_dim) for a, n in vocab_sizes.items()})
-        self.body = DCGANGenerator(z_dim, channels, resolution, cond_dim=embed_dim * len(vocab_sizes))
+        self.body = DCGANGenerator(z_dim, channels, resolution, cond_dim=embed_dim * len(vocab_sizes),
+                                   vocab_sizes=vocab_sizes)
 
     def forward(self, z: torch.Tensor, labels: dict[str, torch.Tensor]) -> torch.Tensor:
         cond = torch.cat([emb(labels[a]) for a, emb in self.embeddings.items()], dim=1)  # (B, A * E)
-        return self.body.synthesize(torch.cat([z, cond], dim=1))  # (B, 3, R, R)
+        return self.body.synthesize(torch.cat([z, cond], dim=1), labels)  # (B, 3, R, R)
 
 
 class ProjectionDiscriminator(nn.Module):
     def __init__(self, channels: int, resolution: int, vocab_sizes: dict[str, int]):
         super().__init__()
-        self.trunk = DCGANDiscriminator(channels, resolution, spectral_norm=True)
+        self.trunk = DCGANDiscriminator(channels, resolution, norm="spectral")
         dim = self.trunk.feature_dim
         self.linear = nn.utils.spectral_norm(nn.Linear(dim, 1))
         self.projections = nn.ModuleDict(

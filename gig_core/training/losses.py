@@ -1,4 +1,5 @@
-"""GAN losses in one place, as (discriminator loss, generator loss) pairs over logits."""
+"""Every loss in one place: GAN losses over logits, the gradient penalties, the ELBO with KL
+annealing, and VAE-GAN feature matching."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 
 @dataclass(frozen=True)
@@ -15,7 +17,7 @@ class GanLoss:
     generator: Callable[[torch.Tensor], torch.Tensor]  # fake logits -> scalar
 
 
-LOSSES: dict[str, GanLoss] = {
+GAN_LOSSES: dict[str, GanLoss] = {
     # Goodfellow et al. 2014, with the non-saturating generator loss.
     "non_saturating": GanLoss(
         discriminator=lambda real, fake: F.softplus(-real).mean() + F.softplus(fake).mean(),
@@ -26,4 +28,53 @@ LOSSES: dict[str, GanLoss] = {
         discriminator=lambda real, fake: F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean(),
         generator=lambda fake: -fake.mean(),
     ),
+    # Arjovsky et al. 2017; pair with the gradient penalty below (WGAN-GP).
+    "wasserstein": GanLoss(
+        discriminator=lambda real, fake: fake.mean() - real.mean(),
+        generator=lambda fake: -fake.mean(),
+    ),
 }
+
+
+def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, labels) -> torch.Tensor:
+    """WGAN-GP: (||grad D(x_hat)|| - 1)^2 at random interpolates of real and fake."""
+    alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device)
+    mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)  # (B, 3, R, R)
+    (grad,) = torch.autograd.grad(critic(mixed, labels).sum(), mixed, create_graph=True)
+    return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
+def r1_penalty(critic: nn.Module, real: torch.Tensor, labels) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018): squared gradient norm of D on real images, halved."""
+    real = real.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(real, labels).sum(), real, create_graph=True)
+    return 0.5 * grad.flatten(1).pow(2).sum(dim=1).mean()
+
+
+REGULARIZERS = ("none", "r1", "gp")
+
+
+def reconstruction_error(recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Squared error summed over pixels, averaged over the batch (a Gaussian log-likelihood)."""
+    return (recon - target).pow(2).flatten(1).sum(dim=1).mean()
+
+
+def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(q(z|x) || N(0, I)), summed over z, averaged over the batch."""
+    return (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(dim=1)).mean()
+
+
+def kl_weight(step: int, weight: float, anneal_steps: int) -> float:
+    """Linear KL annealing from 0 to `weight` over the first `anneal_steps` steps."""
+    return weight * min(1.0, step / anneal_steps) if anneal_steps > 0 else weight
+
+
+def elbo_loss(recon, target, mu, logvar, beta: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(negative ELBO with KL weight beta, reconstruction term, KL term)."""
+    rec, kl = reconstruction_error(recon, target), kl_divergence(mu, logvar)
+    return rec + beta * kl, rec, kl
+
+
+def feature_matching(features: nn.Module, real: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
+    """VAE-GAN's learned similarity: squared error between discriminator features, per image."""
+    return (features(recon) - features(real).detach()).pow(2).flatten(1).sum(dim=1).mean()

@@ -1,0 +1,201 @@
+"""What one training step of each family does. The trainer owns everything else (data,
+EMA, mixed precision, checkpoints, guards, logging, distribution); an objective owns its
+optimizers and turns a batch into parameter updates and a row of scalars to log.
+
+Non-adversarial families report loss_d = 0 so every run has the same loss columns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from gig_core.config import TrainConfig
+from gig_core.models.vae import encode, reparameterize
+from gig_core.training.losses import (
+    GAN_LOSSES, elbo_loss, feature_matching, gradient_penalty, kl_divergence, kl_weight, r1_penalty,
+    reconstruction_error,
+)
+
+Batch = tuple[torch.Tensor, dict[str, torch.Tensor]]  # (B, 3, R, R) float in [-1, 1], labels
+
+
+def _grad_norm(params) -> torch.Tensor:
+    grads = [p.grad.detach().flatten() for p in params if p.grad is not None]
+    return torch.cat(grads).norm() if grads else torch.zeros(())
+
+
+def _unwrap(module: nn.Module) -> nn.Module:
+    return getattr(module, "module", module)  # DistributedDataParallel wraps the model
+
+
+class Objective:
+    columns: tuple[str, ...] = ("loss_d", "loss_g")
+
+    def __init__(self, parts: dict[str, nn.Module], config: TrainConfig, loss: str):
+        self.parts, self.config = parts, config
+        self.gan_loss = GAN_LOSSES[loss] if loss else None
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+
+    def adam(self, modules: list[nn.Module], lr: float) -> torch.optim.Optimizer:
+        params = [p for m in modules for p in m.parameters()]
+        return torch.optim.Adam(params, lr=lr, betas=(self.config.beta1, self.config.beta2))
+
+    def step(self, step: int, next_batch: Callable[[], Batch], augment: Callable[[torch.Tensor], torch.Tensor],
+             autocast: Callable[[], contextlib.AbstractContextManager]) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
+        """Update the models once; returns (scalars to log, D's logits on real images or None)."""
+        raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        return {name: opt.state_dict() for name, opt in self.optimizers.items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        for name, opt in self.optimizers.items():
+            opt.load_state_dict(state[name])
+
+
+class GanObjective(Objective):
+    """DCGAN, conditional GAN, WGAN-GP: d_steps critic updates (each on a fresh batch), one G update."""
+
+    columns = ("loss_d", "loss_g", "d_real", "d_fake", "grad_norm_d", "grad_norm_g")
+
+    def __init__(self, parts, config, loss):
+        super().__init__(parts, config, loss)
+        self.optimizers = {"g": self.adam([parts["generator"]], config.lr_g),
+                           "d": self.adam([parts["discriminator"]], config.lr_d)}
+
+    def step(self, step, next_batch, augment, autocast):
+        G, D, cfg = self.parts["generator"], self.parts["discriminator"], self.config
+        for critic_step in range(cfg.d_steps):
+            real, labels = next_batch()
+            z = torch.randn(real.shape[0], _unwrap(G).z_dim, device=real.device)
+            last = critic_step == cfg.d_steps - 1
+            with autocast():
+                with contextlib.nullcontext() if last else torch.no_grad():
+                    fake = G(z, labels)  # (B, 3, R, R); the last one is reused for the G step
+                d_real = D(augment(real), labels).float()  # (B,)
+                d_fake = D(augment(fake.detach()), labels).float()
+                loss_d = self.gan_loss.discriminator(d_real, d_fake)
+            if cfg.regularizer == "gp":
+                loss_d = loss_d + cfg.reg_weight * gradient_penalty(D, real, fake.detach().float(), labels)
+            elif cfg.regularizer == "r1":
+                loss_d = loss_d + cfg.reg_weight * r1_penalty(D, real, labels)
+            self.optimizers["d"].zero_grad(set_to_none=True)
+            loss_d.backward()
+            grad_norm_d = _grad_norm(D.parameters())
+            self.optimizers["d"].step()
+
+        with autocast():
+            loss_g = self.gan_loss.generator(D(augment(fake), labels).float())
+        self.optimizers["g"].zero_grad(set_to_none=True)
+        loss_g.backward()
+        grad_norm_g = _grad_norm(G.parameters())
+        self.optimizers["g"].step()
+        row = dict(loss_d=loss_d, loss_g=loss_g, d_real=d_real.mean(), d_fake=d_fake.mean(),
+                   grad_norm_d=grad_norm_d, grad_norm_g=grad_norm_g)
+        return {k: v.detach() for k, v in row.items()}, d_real.detach()
+
+
+class AutoencoderObjective(Objective):
+    """The reconstruction baseline: squared error of decode(encode(x))."""
+
+    columns = ("loss_d", "loss_g", "recon_mse", "grad_norm_g")
+
+    def __init__(self, parts, config, loss):
+        super().__init__(parts, config, loss)
+        self.optimizers = {"g": self.adam([parts["encoder"], parts["generator"]], config.lr_g)}
+
+    def step(self, step, next_batch, augment, autocast):
+        real, labels = next_batch()
+        with autocast():
+            recon = self.parts["generator"](self.parts["encoder"](real)).float()  # (B, 3, R, R)
+        loss = reconstruction_error(recon, real)
+        self.optimizers["g"].zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = _grad_norm(self.parts["generator"].parameters())
+        self.optimizers["g"].step()
+        row = dict(loss_d=torch.zeros(()), loss_g=loss, recon_mse=(recon - real).pow(2).mean(), grad_norm_g=grad_norm)
+        return {k: v.detach() for k, v in row.items()}, None
+
+
+class VaeObjective(Objective):
+    """Negative ELBO with the KL term annealed in over kl_anneal_steps."""
+
+    columns = ("loss_d", "loss_g", "recon_mse", "kl", "beta", "grad_norm_g")
+
+    def __init__(self, parts, config, loss):
+        super().__init__(parts, config, loss)
+        self.optimizers = {"g": self.adam([parts["encoder"], parts["generator"]], config.lr_g)}
+
+    def step(self, step, next_batch, augment, autocast):
+        real, labels = next_batch()
+        beta = kl_weight(step, self.config.kl_weight, self.config.kl_anneal_steps)
+        with autocast():
+            mu, logvar = encode(self.parts["encoder"], real)
+            recon = self.parts["generator"](reparameterize(mu, logvar)).float()  # (B, 3, R, R)
+        loss, _, kl = elbo_loss(recon, real, mu.float(), logvar.float(), beta)
+        self.optimizers["g"].zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = _grad_norm(self.parts["generator"].parameters())
+        self.optimizers["g"].step()
+        row = dict(loss_d=torch.zeros(()), loss_g=loss, recon_mse=(recon - real).pow(2).mean(), kl=kl,
+                   beta=torch.tensor(beta), grad_norm_g=grad_norm)
+        return {k: v.detach() for k, v in row.items()}, None
+
+
+class VaeGanObjective(Objective):
+    """Larsen et al. 2016: reconstruct in discriminator feature space; D sees real, recon and samples."""
+
+    columns = ("loss_d", "loss_g", "recon_mse", "kl", "feature_match", "d_real", "grad_norm_d", "grad_norm_g")
+
+    def __init__(self, parts, config, loss):
+        super().__init__(parts, config, loss)
+        self.optimizers = {"e": self.adam([parts["encoder"]], config.lr_g), "g": self.adam([parts["generator"]], config.lr_g),
+                           "d": self.adam([parts["discriminator"]], config.lr_d)}
+
+    def step(self, step, next_batch, augment, autocast):
+        E, G, D, cfg = self.parts["encoder"], self.parts["generator"], self.parts["discriminator"], self.config
+        real, labels = next_batch()
+        beta = kl_weight(step, cfg.kl_weight, cfg.kl_anneal_steps)
+        with autocast():
+            mu, logvar = encode(E, real)
+            recon = G(reparameterize(mu, logvar))  # (B, 3, R, R)
+            fake = G(torch.randn_like(mu))
+            d_real = D(augment(real)).float()
+            d_recon, d_fake = D(augment(recon.detach())).float(), D(augment(fake.detach())).float()
+            loss_d = self.gan_loss.discriminator(d_real, d_recon) + self.gan_loss.discriminator(d_real, d_fake)
+        self.optimizers["d"].zero_grad(set_to_none=True)
+        loss_d.backward()
+        grad_norm_d = _grad_norm(D.parameters())
+        self.optimizers["d"].step()
+
+        with autocast():
+            features = _unwrap(D).features
+            match = feature_matching(features, real, recon).float()
+            adversarial = self.gan_loss.generator(D(augment(recon)).float()) + self.gan_loss.generator(D(augment(fake)).float())
+        kl = kl_divergence(mu.float(), logvar.float())
+        loss_e = beta * kl + match
+        loss_g = cfg.feature_match_weight * match + adversarial
+        e_params, g_params = list(E.parameters()), list(G.parameters())
+        e_grads = torch.autograd.grad(loss_e, e_params, retain_graph=True)
+        g_grads = torch.autograd.grad(loss_g, g_params)
+        for params, grads in ((e_params, e_grads), (g_params, g_grads)):
+            for p, grad in zip(params, grads):
+                p.grad = grad
+        grad_norm_g = _grad_norm(g_params)
+        self.optimizers["e"].step()
+        self.optimizers["g"].step()
+        row = dict(loss_d=loss_d, loss_g=loss_g, recon_mse=(recon.float() - real).pow(2).mean(), kl=kl,
+                   feature_match=match, d_real=d_real.mean(), grad_norm_d=grad_norm_d, grad_norm_g=grad_norm_g)
+        return {k: v.detach() for k, v in row.items()}, d_real.detach()
+
+
+OBJECTIVES: dict[str, type[Objective]] = {
+    "gan": GanObjective,
+    "autoencoder": AutoencoderObjective,
+    "vae": VaeObjective,
+    "vaegan": VaeGanObjective,
+}
