@@ -29,7 +29,7 @@ class ConditionalGenerator(nn.Module):
 class ProjectionDiscriminator(nn.Module):
     def __init__(self, channels: int, resolution: int, vocab_sizes: dict[str, int]):
         super().__init__()
-        self.trunk = DCGANDiscriminator(channels, resolution, norm="spectral")
+        self.trunk = DCGANDiscriminator(channels, resolution, norm="spectral", head=False)
         dim = self.trunk.feature_dim
         self.linear = nn.utils.spectral_norm(nn.Linear(dim, 1))
         self.projections = nn.ModuleDict(

@@ -75,7 +75,7 @@ class DCGANDiscriminator(nn.Module):
     where batch norm would break the per-sample gradient penalty).
     """
 
-    def __init__(self, channels: int, resolution: int, norm: str = "batch"):
+    def __init__(self, channels: int, resolution: int, norm: str = "batch", head: bool = True):
         super().__init__()
         if norm not in ("batch", "spectral", "none"):
             raise ValueError(f"unknown discriminator norm {norm!r}")
@@ -90,7 +90,7 @@ class DCGANDiscriminator(nn.Module):
             layers.append(nn.LeakyReLU(0.2, inplace=True))
         self.features = nn.Sequential(*layers)  # (B, 3, R, R) -> (B, C, 4, 4)
         self.feature_dim = widths[-1]
-        self.head = wrap(nn.Conv2d(widths[-1], 1, 4, 1, 0))
+        self.head = wrap(nn.Conv2d(widths[-1], 1, 4, 1, 0)) if head else None  # projection D brings its own
 
     def forward(self, x: torch.Tensor, labels: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         return self.head(self.features(x)).flatten()  # (B,) logits

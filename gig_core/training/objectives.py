@@ -53,8 +53,11 @@ class Objective:
         return {name: opt.state_dict() for name, opt in self.optimizers.items()}
 
     def load_state_dict(self, state: dict) -> None:
+        """Optimizer state from a checkpoint; learning rates come from the config, so a resume can lower them."""
         for name, opt in self.optimizers.items():
             opt.load_state_dict(state[name])
+            for group in opt.param_groups:
+                group["lr"] = self.config.lr_d if name == "d" else self.config.lr_g
 
 
 class GanObjective(Objective):

@@ -1,0 +1,132 @@
+"""The trainer under preemption, divergence, collapse, MLflow tracking and DDP, via the real CLI."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from gig_core.training.checkpoint import load_checkpoint
+from gig_core.training.trainer import ModeCollapseWarning, TrainingDiverged, train
+from tests.conftest import tiny_train_config
+
+TINY = dict(g_channels=16, d_channels=16, embed_dim=8, z_dim=32, batch_size=16, lr_g=1e-3, lr_d=1e-3,
+            grid_columns=4, deterministic=True, threads=1)
+
+
+def _gig_train(tmp_path: Path, tiny_run, out: str, **flags) -> subprocess.Popen:
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"train": {**TINY, "data_dir": tiny_run.preprocess.out_dir}}))
+    args = [sys.executable, "-m", "gig_core.cli", "train", "--quiet", "--params", str(params), "--out-dir", str(tmp_path / out)]
+    for key, value in flags.items():
+        args += [f"--{key.replace('_', '-')}", str(value)]
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(path: Path, process: subprocess.Popen, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert process.poll() is None, f"training ended early: {process.communicate()}"
+        assert time.monotonic() < deadline, f"{path} did not appear"
+        time.sleep(0.02)
+
+
+def _same_weights(a: dict, b: dict) -> bool:
+    pairs = [(a["ema"], b["ema"])] + [(a["parts"][n], b["parts"][n]) for n in a["parts"]]
+    return all(torch.equal(x[k], y[k]) for x, y in pairs for k in x)
+
+
+def test_killed_with_sigkill_and_resumed_equals_uninterrupted(tiny_run, tmp_path):
+    steps = 300
+    straight = _gig_train(tmp_path, tiny_run, "straight", steps=steps, checkpoint_every=25, sample_every=1000)
+    killed = _gig_train(tmp_path, tiny_run, "resumed", steps=steps, checkpoint_every=25, sample_every=1000)
+    _wait_for(tmp_path / "resumed" / "checkpoint.pt", killed)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    at_kill = load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")["step"]
+    assert 0 < at_kill < steps
+    resumed = _gig_train(tmp_path, tiny_run, "resumed", steps=steps, checkpoint_every=25, sample_every=1000, resume="auto")
+    assert resumed.wait() == 0, resumed.communicate()
+    assert straight.wait() == 0, straight.communicate()
+    a = load_checkpoint(tmp_path / "straight" / "checkpoint.pt")
+    b = load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")
+    assert a["step"] == b["step"] == steps
+    assert _same_weights(a, b), f"resumed from step {at_kill} but the weights differ from an uninterrupted run"
+
+
+def test_sigterm_writes_a_checkpoint_before_exiting(tiny_run, tmp_path):
+    process = _gig_train(tmp_path, tiny_run, "run", steps=100_000, checkpoint_every=0, sample_every=20)
+    _wait_for(tmp_path / "run" / "samples" / "step_000020.png", process)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 143
+    state = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert 20 <= state["step"] < 100_000
+    resumed = _gig_train(tmp_path, tiny_run, "run", steps=state["step"] + 5, checkpoint_every=0, sample_every=1000,
+                         resume="auto")
+    assert resumed.wait() == 0
+    assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["step"] == state["step"] + 5
+
+
+def test_divergence_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tiny_run, tmp_path):
+    data, out = Path(tiny_run.preprocess.out_dir), tmp_path / "run"
+    common = dict(model="wgan-gp", beta1=0.0, regularizer="none", log_every=1, checkpoint_every=1, sample_every=1000)
+    train(tiny_train_config(data, out, steps=4, **common), progress=False)
+    good = (out / "checkpoint.pt").read_bytes()
+    # resumed with absurd learning rates (taken from the config on resume), the weights blow up
+    with pytest.raises(TrainingDiverged, match=r"not finite at step 5 .* the last good checkpoint is"):
+        train(tiny_train_config(data, out, steps=200, lr_g=1e30, lr_d=1e30, resume="auto", **common), progress=False)
+    assert (out / "checkpoint.pt").read_bytes() == good
+
+
+def test_mode_collapse_is_warned_about(tiny_run, tmp_path):
+    data = Path(tiny_run.preprocess.out_dir)
+    with pytest.warns(ModeCollapseWarning, match="possible mode collapse at step 2"):
+        train(tiny_train_config(data, tmp_path / "a", steps=2, sample_every=2, collapse_threshold=100.0), progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ModeCollapseWarning)
+        train(tiny_train_config(data, tmp_path / "b", steps=2, sample_every=2, collapse_threshold=0.0), progress=False)
+
+
+def test_per_step_metrics_go_to_mlflow(tiny_run, tmp_path):
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    summary = train(tiny_train_config(Path(tiny_run.preprocess.out_dir), tmp_path / "run", steps=6, log_every=2,
+                                      sample_every=3, tracking_uri=uri), progress=False)
+    client = MlflowClient(tracking_uri=uri)
+    history = client.get_metric_history(summary["mlflow_run_id"], "loss_d")
+    assert [m.step for m in history] == [2, 4, 6]
+    run = client.get_run(summary["mlflow_run_id"]).data.metrics
+    assert {"grad_norm_d", "grad_norm_g", "augment_p", "images_per_s", "sample_diversity"} <= set(run)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_two_process_ddp_on_cpu_with_gloo(tiny_run, tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"train": {**TINY, "data_dir": tiny_run.preprocess.out_dir, "steps": 8,
+                                                "sample_every": 4, "log_every": 2, "checkpoint_every": 4}}))
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",
+         "-m", "gig_core.cli", "train", "--quiet", "--params", str(params), "--out-dir", str(tmp_path / "ddp")],
+        capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    import json
+
+    summary = json.loads((tmp_path / "ddp" / "train.json").read_text())
+    assert summary["world_size"] == 2 and summary["steps"] == 8
+    state = load_checkpoint(tmp_path / "ddp" / "checkpoint.pt")
+    assert len(state["ranks"]) == 2  # both ranks' data order and RNG, for an exact resume
+    assert not torch.equal(state["ranks"][0]["batches"]["order"], state["ranks"][1]["batches"]["order"])
