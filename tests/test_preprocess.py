@@ -55,6 +55,7 @@ def test_augment_draws_per_image_and_keeps_dtype():
     batch = torch.zeros(64, 3, 8, 8, dtype=torch.uint8)
     batch[:, :, :, :4] = 255  # left half white
     flipped = augment_batch(batch, build_augment(AugmentConfig(hflip=True)))
+    assert ((flipped == batch).flatten(1).all(1) | (flipped == batch.flip(-1)).flatten(1).all(1)).all()
     assert flipped.dtype == torch.uint8 and flipped.shape == batch.shape
     changed = (flipped != batch).flatten(1).any(1)
     assert 0 < changed.sum() < 64  # some images flipped, some not

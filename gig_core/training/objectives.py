@@ -24,8 +24,8 @@ Batch = tuple[torch.Tensor, dict[str, torch.Tensor]]  # (B, 3, R, R) float in [-
 
 
 def _grad_norm(params) -> torch.Tensor:
-    grads = [p.grad.detach().flatten() for p in params if p.grad is not None]
-    return torch.cat(grads).norm() if grads else torch.zeros(())
+    grads = [p.grad.detach() for p in params if p.grad is not None]
+    return torch.nn.utils.get_total_norm(grads) if grads else torch.zeros(())
 
 
 def _unwrap(module: nn.Module) -> nn.Module:
@@ -91,10 +91,14 @@ class GanObjective(Objective):
             grad_norm_d = _grad_norm(D.parameters())
             self.optimizers["d"].step()
 
+        # D only passes gradients through to G here: frozen, it skips its own weight gradients,
+        # and unwrapped from DDP, it skips an all-reduce of gradients nobody uses.
+        critic = _unwrap(D).requires_grad_(False)
         with autocast():
-            loss_g = self.gan_loss.generator(D(augment(fake), labels).float())
+            loss_g = self.gan_loss.generator(critic(augment(fake), labels).float())
         self.optimizers["g"].zero_grad(set_to_none=True)
         loss_g.backward()
+        critic.requires_grad_(True)
         grad_norm_g = _grad_norm(G.parameters())
         self.optimizers["g"].step()
         row = dict(loss_d=loss_d, loss_g=loss_g, d_real=d_real.mean(), d_fake=d_fake.mean(),
