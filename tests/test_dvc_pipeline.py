@@ -60,7 +60,11 @@ def test_dvc_repro_runs_everything_once_then_only_what_changed(tmp_path, tiny_ca
     client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
     versions = client.search_model_versions("name='gig-generator'")
     assert sorted(int(v.version) for v in versions) == [1, 2]
-    assert client.get_model_version_by_alias("gig-generator", "challenger").version in (2, "2")
+    challenger = client.get_model_version_by_alias("gig-generator", "challenger")
+    assert challenger.version in (2, "2")
+    # register logged into the training's own run, next to its per-step metrics
+    assert len(client.get_metric_history(challenger.run_id, "loss_d")) > 1
+    assert "fid" in client.get_run(challenger.run_id).data.metrics
 
     # The DVC remote on S3 (moto over HTTP): push, lose the cache and every cached output, pull back.
     import boto3

@@ -19,18 +19,16 @@ from mlflow.exceptions import MlflowException
 from gig_core.atomic import write_json
 from gig_core.config import RegisterConfig, flatten
 from gig_core.evaluation.evaluate import METRICS_FILE, ReferenceSet, load_evaluate_config
-from gig_core.registry.promotion import CHALLENGER, CHAMPION, PromotionDecision, decide_promotion
+from gig_core.registry.promotion import CHALLENGER, CHAMPION, decide_promotion
 from gig_core.registry.pyfunc import ARTIFACT_KEY, input_example, signature_for
+from gig_core.registry.tracking import experiment_id
 from gig_core.sampling import GeneratorBundle
 from gig_core.training.checkpoint import CHECKPOINT_FILE, load_checkpoint
 from gig_core.training.trainer import GENERATOR_FILE, GRID_FILE, LOSSES_FILE
+from gig_core.training.trainer import SUMMARY_FILE as TRAIN_SUMMARY_FILE
 
 REGISTRATION_FILE = "registration.json"
 PIP_REQUIREMENTS = ["torch==2.14.1", "torchvision==0.29.1", "mlflow==3.17.2", "pandas==3.1.1", "pillow"]
-
-
-def _as_uri(location: str) -> str:
-    return location if "://" in location else Path(location).resolve().as_uri()
 
 
 def catalog_dvc_hash(dvc_file: str | Path) -> str:
@@ -40,13 +38,6 @@ def catalog_dvc_hash(dvc_file: str | Path) -> str:
         return ""
     outs = (yaml.safe_load(path.read_text()) or {}).get("outs") or [{}]
     return str(outs[0].get("md5", ""))
-
-
-def experiment_id(name: str, artifact_dir: str) -> str:
-    experiment = mlflow.get_experiment_by_name(name)
-    if experiment is not None:
-        return experiment.experiment_id
-    return mlflow.create_experiment(name, artifact_location=_as_uri(artifact_dir))
 
 
 def champion_bundle(client: MlflowClient, model_name: str) -> tuple[str, GeneratorBundle] | None:
@@ -69,7 +60,13 @@ def register(config: RegisterConfig, progress: bool = True) -> dict:
     bundle = GeneratorBundle.load(train_dir / GENERATOR_FILE)
     catalog_hash = catalog_dvc_hash(config.catalog_dvc_file)
 
-    with mlflow.start_run(experiment_id=experiment_id(config.experiment, config.artifact_dir)) as run:
+    train_summary = json.loads((train_dir / TRAIN_SUMMARY_FILE).read_text())
+    if train_summary.get("mlflow_run_id") and train_summary.get("mlflow_tracking_uri") == config.tracking_uri:
+        experiment_id(config.experiment, config.artifact_dir)
+        run_context = mlflow.start_run(run_id=train_summary["mlflow_run_id"])  # the run with the per-step metrics
+    else:
+        run_context = mlflow.start_run(experiment_id=experiment_id(config.experiment, config.artifact_dir))
+    with run_context as run:
         mlflow.log_params({f"train.{k}": v for k, v in flatten(train_config).items()})
         mlflow.log_params({f"evaluate.{k}": v for k, v in flatten(eval_config.__dict__).items()})
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))})

@@ -325,6 +325,7 @@ def _train(config: TrainConfig, progress: bool, device: torch.device, rank: int,
         "condition_on": list(arch.vocab),
         "augment_p": ada.p if ada is not None else (1.0 if policy else 0.0),
         "mlflow_run_id": tracker.run_id if tracker else "",
+        "mlflow_tracking_uri": config.tracking_uri if tracker else "",
     }
     if writer:
         bundle.save(out / GENERATOR_FILE)
@@ -345,11 +346,11 @@ class _MlflowTracker:
     def __init__(self, config: TrainConfig):
         import mlflow
 
+        from gig_core.registry.tracking import experiment_id
+
         self.mlflow = mlflow
         mlflow.set_tracking_uri(config.tracking_uri)
-        experiment = mlflow.get_experiment_by_name(config.experiment)
-        experiment_id = experiment.experiment_id if experiment else mlflow.create_experiment(config.experiment)
-        self.run = mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{config.model}")
+        self.run = mlflow.start_run(experiment_id=experiment_id(config.experiment), run_name=f"train-{config.model}")
         self.run_id = self.run.info.run_id
         mlflow.log_params({k: v for k, v in asdict(config).items() if not isinstance(v, dict)})
 
