@@ -19,28 +19,10 @@ from gig_core.config import FAMILY_DEFAULTS, IngestConfig, PreprocessConfig, Tra
 from gig_core.data.ingest import ingest_catalog
 from gig_core.data.preprocess import load_split, preprocess_catalog
 from gig_core.data.sample import sample_catalog_path
+from gig_core.evaluation.reconstruction import reconstruction_mse
 from gig_core.models import FAMILIES, Architecture, build_parts
-from gig_core.models.vae import encode
-from gig_core.sampling import to_float
-from gig_core.training.checkpoint import load_checkpoint
+from gig_core.training.checkpoint import load_parts
 from gig_core.training.trainer import train
-
-
-def reconstruction_mse(parts: dict, images: torch.Tensor, variational: bool) -> float:
-    for part in parts.values():
-        part.eval()
-    with torch.no_grad():
-        x = to_float(images)
-        code = encode(parts["encoder"], x)[0] if variational else parts["encoder"](x)
-        return float((parts["generator"](code) - x).pow(2).mean())
-
-
-def parts_from(checkpoint: Path) -> dict:
-    state = load_checkpoint(checkpoint)
-    parts = build_parts(Architecture(**state["arch"]))
-    for name, part in parts.items():
-        part.load_state_dict(state["parts"][name])
-    return parts
 
 
 def main() -> None:
@@ -64,11 +46,11 @@ def main() -> None:
                    "sample_diversity": summary["sample_diversity"]}
             if model in ("vae", "autoencoder", "vaegan"):
                 row["heldout_recon_mse"] = round(reconstruction_mse(
-                    parts_from(Path(tmp) / model / "checkpoint.pt"), heldout, variational=model != "autoencoder"), 4)
+                    load_parts(Path(tmp) / model / "checkpoint.pt"), heldout, variational=model != "autoencoder"), 4)
             if model == "vae":
                 train(TrainConfig(**{**config.__dict__, "steps": 0, "out_dir": f"{tmp}/vae0"}), progress=False)
                 row["heldout_recon_mse_step0"] = round(reconstruction_mse(
-                    parts_from(Path(tmp) / "vae0" / "checkpoint.pt"), heldout, variational=True), 4)
+                    load_parts(Path(tmp) / "vae0" / "checkpoint.pt"), heldout, variational=True), 4)
                 torch.manual_seed(0)
                 baseline = build_parts(Architecture(model="autoencoder", resolution=32, z_dim=config.z_dim,
                                                     g_channels=config.g_channels, d_channels=config.d_channels))

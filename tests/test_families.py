@@ -1,6 +1,5 @@
 """Every family through the one trainer, on the tiny catalog."""
 
-import json
 from pathlib import Path
 
 import pytest
@@ -8,9 +7,8 @@ import torch
 
 from gig_core.data.preprocess import load_split
 from gig_core.models import FAMILIES, Architecture, build_parts
-from gig_core.models.vae import encode
-from gig_core.sampling import to_float
-from gig_core.training.checkpoint import load_checkpoint
+from gig_core.evaluation.reconstruction import reconstruction_mse
+from gig_core.training.checkpoint import load_checkpoint, load_parts
 from gig_core.training.trainer import train
 from tests.conftest import tiny_train_config
 
@@ -30,16 +28,6 @@ def test_each_family_trains_and_writes_grids(model, tiny_run, tmp_path):
     assert all(torch.isfinite(torch.tensor(r[1:])).all() for r in state["history"])
 
 
-def _reconstruction_mse(parts: dict, images: torch.Tensor, variational: bool) -> float:
-    """Mean squared error of decode(encode(x)) in [-1, 1] pixels; the VAE decodes its mean."""
-    for part in parts.values():
-        part.eval()
-    with torch.no_grad():
-        x = to_float(images)
-        code = encode(parts["encoder"], x)[0] if variational else parts["encoder"](x)
-        return float((parts["generator"](code) - x).pow(2).mean())
-
-
 def test_vae_reconstruction_beats_its_start_and_the_autoencoder_at_init(tiny_run, tmp_path):
     data = Path(tiny_run.preprocess.out_dir)
     heldout = load_split(data, "heldout").images
@@ -48,17 +36,10 @@ def test_vae_reconstruction_beats_its_start_and_the_autoencoder_at_init(tiny_run
     train(config.__class__(**{**config.__dict__, "steps": 0, "out_dir": str(tmp_path / "vae0")}), progress=False)
     train(config, progress=False)
 
-    def parts_from(run: str, model: str) -> dict:
-        state = load_checkpoint(tmp_path / run / "checkpoint.pt")
-        parts = build_parts(Architecture(**state["arch"]))
-        for name, part in parts.items():
-            part.load_state_dict(state["parts"][name])
-        return parts
-
-    at_start = _reconstruction_mse(parts_from("vae0", "vae"), heldout, variational=True)
-    trained = _reconstruction_mse(parts_from("vae", "vae"), heldout, variational=True)
+    at_start = reconstruction_mse(load_parts(tmp_path / "vae0" / "checkpoint.pt"), heldout, variational=True)
+    trained = reconstruction_mse(load_parts(tmp_path / "vae" / "checkpoint.pt"), heldout, variational=True)
     torch.manual_seed(0)
-    autoencoder_at_init = _reconstruction_mse(
+    autoencoder_at_init = reconstruction_mse(
         build_parts(Architecture(model="autoencoder", resolution=32, z_dim=32, g_channels=16, d_channels=16)),
         heldout, variational=False)
     print(f"\nheld-out reconstruction MSE: VAE step 0 {at_start:.4f}, VAE step 150 {trained:.4f}, "

@@ -9,7 +9,7 @@ from gig_core.config import IngestConfig, PreprocessConfig
 from gig_core.data.ingest import CatalogError, blob_path, ingest_catalog
 from gig_core.data.preprocess import load_split, preprocess_catalog
 from tests.bad_catalog import build_bad_catalog
-from tests.conftest import MISSING_ID, SHARED_CATALOG
+from tests.conftest import SHARED_CATALOG
 
 _OPENED: list[str] | None = None
 

@@ -5,7 +5,7 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from gig_core.config import AugmentConfig, PreprocessConfig
+from gig_core.config import AugmentConfig
 from gig_core.data.augment import augment_batch, build_augment
 from gig_core.data.preprocess import holdout_mask, load_split, load_vocab, square_resize, to_rgb
 

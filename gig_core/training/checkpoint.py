@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from gig_core.atomic import atomic_file
 
@@ -23,3 +24,14 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def load_parts(path: str | Path) -> dict[str, nn.Module]:
+    """Every trained part of a checkpoint (generator, discriminator, encoder), rebuilt on the CPU."""
+    from gig_core.models import Architecture, build_parts
+
+    state = load_checkpoint(path)
+    parts = build_parts(Architecture(**state["arch"]))
+    for name, part in parts.items():
+        part.load_state_dict(state["parts"][name])
+    return parts

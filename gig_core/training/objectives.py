@@ -29,7 +29,9 @@ def _grad_norm(params) -> torch.Tensor:
 
 
 def _unwrap(module: nn.Module) -> nn.Module:
-    return getattr(module, "module", module)  # DistributedDataParallel wraps the model
+    """The plain model under torch.compile's and DistributedDataParallel's wrappers."""
+    module = getattr(module, "_orig_mod", module)
+    return getattr(module, "module", module)
 
 
 class Objective:

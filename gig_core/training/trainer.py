@@ -20,6 +20,7 @@ import signal
 import time
 import warnings
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -188,7 +189,7 @@ def _train(config: TrainConfig, progress: bool, device: torch.device, rank: int,
     for part in parts.values():
         part.to(device=device, memory_format=memory_format)
     ema = copy.deepcopy(parts["generator"]).eval().requires_grad_(False)
-    trained = {name: part for name, part in parts.items()}
+    trained = dict(parts)
     if world > 1:
         ids = [device.index] if device.type == "cuda" else None
         trained = {name: nn.parallel.DistributedDataParallel(part, device_ids=ids) for name, part in parts.items()}
@@ -274,7 +275,7 @@ def _train(config: TrainConfig, progress: bool, device: torch.device, rank: int,
     with _SigtermFlag() as sigterm:
         while step < config.steps:
             p = ada.p if ada is not None else 1.0
-            scalars, real_logits = objective.step(step, next_batch, lambda x: diff_augment(x, policy, p), autocast)
+            scalars, real_logits = objective.step(step, next_batch, partial(diff_augment, policy=policy, p=p), autocast)
             step += 1
             update_ema(ema, parts["generator"], min(config.ema_decay, (1 + step) / (10 + step)))
             if ada is not None and real_logits is not None:
@@ -301,7 +302,7 @@ def _train(config: TrainConfig, progress: bool, device: torch.device, rank: int,
                     tracker.log({"sample_diversity": diversity}, step)
                 if diversity < config.collapse_threshold:
                     warnings.warn(f"possible mode collapse at step {step}: fixed-noise samples vary {diversity:.2f}x as "
-                                  f"much as real images (threshold {config.collapse_threshold})", ModeCollapseWarning)
+                                  f"much as real images (threshold {config.collapse_threshold})", ModeCollapseWarning, stacklevel=2)
             if config.checkpoint_every and step % config.checkpoint_every == 0 and step < config.steps:
                 checkpoint()
             stop = torch.tensor([1 if sigterm.raised else 0])
