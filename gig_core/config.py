@@ -310,10 +310,6 @@ def load_params(params_path: str | Path = DEFAULT_PARAMS) -> Params:
     return Params(**{name: load_section(name, params_path) for name in SECTIONS})
 
 
-def to_dict(config: Any) -> dict[str, Any]:
-    return dataclasses.asdict(config)
-
-
 def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """{'augment': {'hflip': True}} -> {'augment.hflip': True}, for MLflow params."""
     out: dict[str, Any] = {}
