@@ -116,7 +116,8 @@ def _free_port() -> int:
 def test_two_process_ddp_on_cpu_with_gloo(tiny_run, tmp_path):
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump({"train": {**TINY, "data_dir": tiny_run.preprocess.out_dir, "steps": 8,
-                                                "sample_every": 4, "log_every": 2, "checkpoint_every": 4}}))
+                                                "sample_every": 4, "log_every": 2, "checkpoint_every": 4,
+                                                "augment": {"ada_target": 0.1, "ada_interval": 2, "ada_kimg": 0.1}}}))
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",
          "-m", "gig_core.cli", "train", "--quiet", "--params", str(params), "--out-dir", str(tmp_path / "ddp")],
@@ -127,6 +128,7 @@ def test_two_process_ddp_on_cpu_with_gloo(tiny_run, tmp_path):
 
     summary = json.loads((tmp_path / "ddp" / "train.json").read_text())
     assert summary["world_size"] == 2 and summary["steps"] == 8
+    assert summary["augment_p"] > 0  # ADA's probability moved on the signs of both ranks
     state = load_checkpoint(tmp_path / "ddp" / "checkpoint.pt")
     assert len(state["ranks"]) == 2  # both ranks' data order and RNG, for an exact resume
     assert not torch.equal(state["ranks"][0]["batches"]["order"], state["ranks"][1]["batches"]["order"])

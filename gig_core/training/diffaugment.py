@@ -101,8 +101,15 @@ class AdaptiveAugment:
         self.signs += float(torch.sign(real_logits.detach()).sum())
         self.count += real_logits.numel()
 
-    def update(self, step: int) -> None:
-        if step % self.interval or not self.count:
+    def update(self, step: int, all_reduce: Callable[[torch.Tensor], None] | None = None) -> None:
+        """Move p every `interval` steps; with several processes, from the signs seen by all of them."""
+        if step % self.interval:
+            return
+        if all_reduce is not None:
+            totals = torch.tensor([self.signs, float(self.count)], dtype=torch.float64)
+            all_reduce(totals)
+            self.signs, self.count = float(totals[0]), int(totals[1])
+        if not self.count:
             return
         overfit = self.signs / self.count
         direction = 1.0 if overfit > self.target else -1.0

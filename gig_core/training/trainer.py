@@ -280,7 +280,7 @@ def _train(config: TrainConfig, progress: bool, device: torch.device, rank: int,
             update_ema(ema, parts["generator"], min(config.ema_decay, (1 + step) / (10 + step)))
             if ada is not None and real_logits is not None:
                 ada.observe(real_logits)
-                ada.update(step)
+                ada.update(step, dist.all_reduce if world > 1 else None)  # one p for every rank
 
             if step % config.log_every == 0 or step == config.steps:
                 now = time.perf_counter()
