@@ -268,7 +268,8 @@ def _train(config: TrainConfig, progress: bool, device: torch.device, rank: int,
 
     tracker = _MlflowTracker(config) if writer and config.tracking_uri else None
     columns = ["step", *objective.columns, "augment_p", "images_per_s"]
-    started, start_step, window = time.perf_counter(), step, time.perf_counter()
+    started, start_step = time.perf_counter(), step
+    window_time, window_step = started, step  # images/s over each logging window
     bar = tqdm(total=config.steps, initial=step, desc=f"train {config.model}", unit="step", disable=not progress)
     for part in trained.values():
         part.train()
@@ -284,8 +285,8 @@ def _train(config: TrainConfig, progress: bool, device: torch.device, rank: int,
 
             if step % config.log_every == 0 or step == config.steps:
                 now = time.perf_counter()
-                speed = config.log_every * config.batch_size * world / max(now - window, 1e-9)
-                window = now
+                speed = (step - window_step) * config.batch_size * world / max(now - window_time, 1e-9)
+                window_time, window_step = now, step
                 row = [step, *(float(scalars[c]) for c in objective.columns), p if policy else 0.0, speed]
                 if not all(math.isfinite(v) for v in row) or not _all_finite(list(parts.values())):
                     raise TrainingDiverged(
