@@ -155,9 +155,10 @@ def ingest_catalog(config: IngestConfig, progress: bool = True) -> dict:
     with atomic_dir(out_dir) as tmp:
         blobs = tmp / BLOB_DIR
         blobs.mkdir()
+        addresses = list(dict.fromkeys(c["address"] for c in candidates))  # twins listed twice are read once
         checks: dict[str, ImageCheck] = {}
         to_fetch: list[ImageAddress] = []
-        for address in dict.fromkeys(c["address"] for c in candidates):
+        for address in addresses:
             old = previous.get(address.uri)
             reusable = old is not None and address.stamp is not None and old["stamp"] == address.stamp
             if reusable and (old["reason"] or (out_dir / BLOB_DIR / old["sha256"]).is_file()):
@@ -222,8 +223,7 @@ def ingest_catalog(config: IngestConfig, progress: bool = True) -> dict:
         catalog.to_parquet(tmp / CATALOG_FILE, index=False)
         report.to_csv(tmp / QUARANTINE_FILE, index=False)
         index = pd.DataFrame(
-            [{"uri": a.uri, "stamp": a.stamp, **asdict(checks[a.uri])} for a in dict.fromkeys(c["address"] for c in candidates)
-             if a.stamp is not None],
+            [{"uri": a.uri, "stamp": a.stamp, **asdict(checks[a.uri])} for a in addresses if a.stamp is not None],
             columns=["uri", "stamp", *[f.name for f in fields(ImageCheck)]],
         )
         index.to_parquet(tmp / INDEX_FILE, index=False)

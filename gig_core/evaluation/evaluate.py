@@ -16,7 +16,7 @@ from torch import nn
 
 from gig_core.atomic import write_json
 from gig_core.config import EvaluateConfig, build
-from gig_core.data.preprocess import load_split, load_summary, load_vocab
+from gig_core.data.preprocess import TensorSplit, load_split, load_summary, load_vocab
 from gig_core.evaluation.features import build_extractor, extract_features
 from gig_core.evaluation.metrics import diversity, fid, kid
 from gig_core.sampling import GeneratorBundle
@@ -26,13 +26,9 @@ METRICS_FILE = "metrics.json"
 CONFIG_FILE = "evaluate_config.json"
 
 
-def heldout_attribute_rows(data_dir: str | Path) -> list[dict[str, str]]:
-    """The held-out images' attribute values, one dict per image."""
-    heldout, vocab = load_split(data_dir, "heldout"), load_vocab(data_dir)
-    return [
-        {a: vocab[a][int(heldout.labels[a][i])] for a in heldout.labels}
-        for i in range(len(heldout))
-    ]
+def attribute_rows(split: TensorSplit, vocab: dict[str, list[str]]) -> list[dict[str, str]]:
+    """A split's attribute values by name, one dict per image."""
+    return [{a: vocab[a][int(split.labels[a][i])] for a in split.labels} for i in range(len(split))]
 
 
 class ReferenceSet:
@@ -41,10 +37,11 @@ class ReferenceSet:
     def __init__(self, config: EvaluateConfig, progress: bool = True):
         self.config = config
         self.extractor: nn.Module = build_extractor(config, progress)
-        self.images = load_split(config.data_dir, "heldout").images  # (N, 3, R, R) uint8
+        heldout = load_split(config.data_dir, "heldout")
+        self.images = heldout.images  # (N, 3, R, R) uint8
         if len(self.images) < 2:
             raise ValueError(f"{config.data_dir}: the held-out split has {len(self.images)} images; raise holdout_fraction")
-        self.rows = heldout_attribute_rows(config.data_dir)
+        self.rows = attribute_rows(heldout, load_vocab(config.data_dir))
         self.features = extract_features(self.extractor, self.images, config.batch_size)  # (N, F)
         self.fingerprint = load_summary(config.data_dir)["fingerprint"]
 

@@ -62,7 +62,6 @@ def register(config: RegisterConfig, progress: bool = True) -> dict:
 
     train_summary = json.loads((train_dir / TRAIN_SUMMARY_FILE).read_text())
     if train_summary.get("mlflow_run_id") and train_summary.get("mlflow_tracking_uri") == config.tracking_uri:
-        experiment_id(config.experiment, config.artifact_dir)
         run_context = mlflow.start_run(run_id=train_summary["mlflow_run_id"])  # the run with the per-step metrics
     else:
         run_context = mlflow.start_run(experiment_id=experiment_id(config.experiment, config.artifact_dir))
