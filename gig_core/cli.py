@@ -11,6 +11,7 @@ import dataclasses
 import json
 import sys
 import typing
+from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
@@ -89,6 +90,8 @@ def _run_evaluate(config, args) -> None:
     from gig_core.evaluation.evaluate import evaluate
 
     _print(evaluate(config, progress=not args.quiet))
+    if config.report:
+        print(f"evaluate: report {Path(config.out_dir) / 'report.html'}")
 
 
 def _run_register(config, args) -> None:
@@ -115,7 +118,8 @@ STAGES: dict[str, tuple[Callable[[Any, argparse.Namespace], None], str]] = {
     "ingest": (_run_ingest, "Validate a catalog folder; write catalog.parquet and quarantine.csv."),
     "preprocess": (_run_preprocess, "Pad, resize and split the accepted photos into uint8 tensors."),
     "train": (_run_train, "Train a generator; write checkpoint, sample grids and loss curves."),
-    "evaluate": (_run_evaluate, "Score the trained generator against held-out real images (FID, KID, diversity)."),
+    "evaluate": (_run_evaluate, "Score a generator or a folder of images against held-out real images; write "
+                                "metrics.json and report.html."),
     "register": (_run_register, "Log to MLflow, register the model, move challenger/champion aliases."),
     "generate": (_run_generate, "Write a PNG grid of images from a registered model or a train output."),
 }

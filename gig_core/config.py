@@ -165,17 +165,45 @@ class EvaluateConfig:
     data_dir: str = field(default="outputs/preprocess", metadata=_help("output folder of the preprocess stage"))
     train_dir: str = field(default="outputs/train", metadata=_help("output folder of the train stage"))
     out_dir: str = field(default="outputs/evaluate", metadata=_help("where metrics.json goes"))
+    model: str = field(
+        default="", metadata=_help("generator to score: '' = train_dir/generator.pt, a models:/NAME@ALIAS URI, or a "
+                                   "generator.pt / checkpoint.pt path")
+    )
+    samples: str = field(default="", metadata=_help("score a folder of images instead of a generator (any tool's output)"))
+    tracking_uri: str = field(default="sqlite:///mlflow.db", metadata=_help("MLflow URI that resolves a models:/ URI"))
     feature_extractor: str = field(
-        default="catalog", metadata=_help("'catalog' (small classifier trained on the catalog, offline) or 'inception'")
+        default="catalog", metadata=_help("'catalog' (small classifier trained on the catalog, offline), 'inception' "
+                                          "or 'torchscript'")
     )
     inception_weights: str = field(
         default="", metadata=_help("local path of the pt_inception-2015-12-05 weights, needed for 'inception'")
+    )
+    torchscript_extractor: str = field(
+        default="", metadata=_help("path of a TorchScript model, (B, 3, H, W) float in [0, 1] -> (B, F), for 'torchscript'")
+    )
+    metrics: list[str] = field(
+        default_factory=lambda: ["fid", "kid", "precision_recall", "per_class_fid", "conditional_accuracy",
+                                 "diversity", "memorization"],
+        metadata=_help("metrics to compute, by name (see gig_core/evaluation/metrics)"),
+    )
+    bootstrap_draws: int = field(default=200, metadata=_help("bootstrap resamples behind the FID and KID intervals"))
+    confidence: float = field(default=0.95, metadata=_help("confidence level of the intervals"))
+    pr_neighbours: int = field(default=3, metadata=_help("k of the k-NN manifolds of precision/recall"))
+    dc_neighbours: int = field(default=5, metadata=_help("k of the k-NN balls of density/coverage"))
+    min_class_samples: int = field(default=20, metadata=_help("smallest class (real and generated) given a per-class FID"))
+    memorization_ratio: float = field(
+        default=0.5, metadata=_help("a sample is a copy when its nearest training image is closer than this fraction "
+                                    "of the median real-to-real nearest-neighbour distance")
+    )
+    memorization_max_share: float = field(
+        default=0.05, metadata=_help("flag the generator when more than this share of its samples are copies")
     )
     cache_dir: str = field(default=".gig_cache", metadata=_help("cache of catalog feature extractors, keyed by catalog content"))
     extractor_steps: int = field(default=300, metadata=_help("training steps (batches of 128) of the catalog feature extractor"))
     kid_subset_size: int = field(default=100, metadata=_help("KID subset size (capped at the sample count)"))
     batch_size: int = field(default=256, metadata=_help("images per batch when generating and extracting"))
     seed: int = field(default=0, metadata=_help("seed of the generated evaluation samples"))
+    report: bool = field(default=True, metadata=_help("write report.html (self-contained) next to metrics.json"))
 
 
 @dataclass
@@ -188,6 +216,10 @@ class RegisterConfig:
     experiment: str = field(default="gig", metadata=_help("MLflow experiment name"))
     model_name: str = field(default="gig-generator", metadata=_help("registered model name"))
     catalog_dvc_file: str = field(default="data.dvc", metadata=_help("DVC file whose hash identifies the catalog version"))
+    promotion_margin: float = field(
+        default=0.0, metadata=_help("FID points by which the challenger must beat the champion, beyond the bootstrap "
+                                    "noise, to be promoted")
+    )
 
 
 @dataclass

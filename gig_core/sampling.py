@@ -101,11 +101,18 @@ class GeneratorBundle:
         if self.arch.conditional and labels is None:
             raise ValueError("a conditional generator needs labels; see GeneratorBundle.encode")
         z = torch.randn(n, self.arch.z_dim, generator=torch.Generator().manual_seed(seed))
+        return self.from_latents(z, labels, batch_size)
+
+    @torch.no_grad()
+    def from_latents(self, z: torch.Tensor, labels: Mapping[str, torch.Tensor] | None = None, batch_size: int = 256) -> torch.Tensor:
+        """(n, z_dim) latents -> (n, 3, R, R) uint8 images, in eval mode."""
+        if self.arch.conditional and labels is None:
+            raise ValueError("a conditional generator needs labels; see GeneratorBundle.encode")
         device = next(self.generator.parameters()).device
         was_training = self.generator.training
         self.generator.eval()
         chunks = []
-        for start in range(0, n, batch_size):
+        for start in range(0, len(z), batch_size):
             part = {a: t[start:start + batch_size].to(device) for a, t in (labels or {}).items()}
             chunks.append(to_uint8(self.generator(z[start:start + batch_size].to(device), part or None)).cpu())
         self.generator.train(was_training)

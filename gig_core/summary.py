@@ -27,7 +27,8 @@ def print_summary(params_path: str = "params.yaml") -> None:
 GIG demo done.
   sample grid : {Path(params.train.out_dir) / GRID_FILE}  (one row per articleType: {rows})
   loss curves : dvc plots show  (data: {params.train.out_dir}/losses.csv)
-  metrics     : FID {metrics['fid']:.3f}  KID {metrics['kid_mean']:.4f} +/- {metrics['kid_std']:.4f}  diversity {metrics['diversity']:.3f}  (dvc metrics show)
+  metrics     : FID {metrics['fid']:.3f} [{metrics['fid_ci_low']:.3f}, {metrics['fid_ci_high']:.3f}]  KID {metrics['kid_mean']:.4f} +/- {metrics['kid_std']:.4f}  precision {metrics['precision']:.3f}  recall {metrics['recall']:.3f}  (dvc metrics show)
+  evaluation  : {Path(params.evaluate.out_dir) / 'report.html'}  (per-class FID, conditional accuracy, memorization {metrics['memorized_share']:.1%} copies)
   model       : {version.name} version {version.version}, aliases {sorted(version.aliases)}  [{registration['promotion']['reason']}]
   MLflow UI   : .venv/bin/mlflow ui --backend-store-uri {params.register.tracking_uri}   then open http://127.0.0.1:5000
   generate    : .venv/bin/gig generate --model models:/{version.name}@champion -n 16 --attr articleType=Tshirts --attr baseColour=Blue --out grid.png

@@ -15,17 +15,24 @@ from mlflow import MlflowClient
 from PIL import Image
 
 from gig_core.evaluation.evaluate import evaluate
-from gig_core.registry.promotion import decide_promotion
+from gig_core.registry.promotion import ChampionComparison, decide_promotion
 from gig_core.registry.register import register
 from gig_core.training.trainer import train
 from tests.conftest import tiny_train_config
 
 
 def test_decide_promotion_rule():
+    def champion(fid, low, high):
+        return ChampionComparison("3", fid, improvement=(low + high) / 2, improvement_low=low, improvement_high=high,
+                                  confidence=0.95)
+
     assert decide_promotion(50.0, None).promote
-    assert decide_promotion(40.0, 50.0, "3").promote
-    assert not decide_promotion(60.0, 50.0, "3").promote
-    assert not decide_promotion(50.0, 50.0, "3").promote  # a tie keeps the champion
+    assert decide_promotion(40.0, champion(50.0, 6.0, 14.0)).promote
+    assert not decide_promotion(40.0, champion(50.0, 6.0, 14.0), margin=8.0).promote  # not by the margin
+    refused = decide_promotion(48.0, champion(50.0, -1.0, 5.0))
+    assert not refused.promote and "lower only within the noise" in refused.reason
+    assert not decide_promotion(60.0, champion(50.0, -14.0, -6.0)).promote
+    assert not decide_promotion(50.0, champion(50.0, -2.0, 2.0)).promote  # a tie keeps the champion
 
 
 @pytest.fixture(scope="module")

@@ -1,29 +1,33 @@
-"""The evaluate stage: score a generator against the held-out real images.
+"""The evaluate stage: score a generator (or a folder of images) against held-out real images.
 
-The generator is asked for exactly the attribute mix of the held-out set, so a conditional
-model is judged on the classes the catalog actually has. The resolved config is saved next
-to the metrics: promotion re-scores the champion with the same reference set and extractor.
+A generator is asked for exactly the attribute mix of the held-out set, so a conditional
+model is judged on the classes the catalog actually has. Real-image features come from the
+reference cache (features.py). Writes metrics.json (scalars and intervals, for DVC and
+MLflow), the samples' features (promotion compares them with the champion's), the resolved
+config (promotion re-scores the champion with it) and the HTML report.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from gig_core.atomic import write_json
+from gig_core.atomic import atomic_file, write_json
 from gig_core.config import EvaluateConfig, build
 from gig_core.data.preprocess import TensorSplit, load_split, load_summary, load_vocab
-from gig_core.evaluation.features import build_extractor, extract_features
-from gig_core.evaluation.metrics import diversity, fid, kid
-from gig_core.sampling import GeneratorBundle
-from gig_core.training.trainer import GENERATOR_FILE
+from gig_core.evaluation.features import build_extractor, cached_split_features, catalog_extractor, extract_features
+from gig_core.evaluation.inputs import EvaluationInputs
+from gig_core.evaluation.metrics import check_metric_names, compute_metrics
+from gig_core.evaluation.metrics.result import MetricResult
+from gig_core.evaluation.sources import SampleSource, open_sample_source
 
 METRICS_FILE = "metrics.json"
 CONFIG_FILE = "evaluate_config.json"
+FEATURES_FILE = "sample_features.pt"
 
 
 def attribute_rows(split: TensorSplit, vocab: dict[str, list[str]]) -> list[dict[str, str]]:
@@ -31,49 +35,100 @@ def attribute_rows(split: TensorSplit, vocab: dict[str, list[str]]) -> list[dict
     return [{a: vocab[a][int(split.labels[a][i])] for a in split.labels} for i in range(len(split))]
 
 
+@dataclass
+class Evaluation:
+    result: MetricResult
+    inputs: EvaluationInputs
+    source: SampleSource
+
+
 class ReferenceSet:
     """Held-out real images, their features and attribute mix: what every model is scored on."""
 
     def __init__(self, config: EvaluateConfig, progress: bool = True):
+        check_metric_names(config.metrics)
         self.config = config
         self.extractor: nn.Module = build_extractor(config, progress)
         heldout = load_split(config.data_dir, "heldout")
         self.images = heldout.images  # (N, 3, R, R) uint8
         if len(self.images) < 2:
             raise ValueError(f"{config.data_dir}: the held-out split has {len(self.images)} images; raise holdout_fraction")
-        self.rows = attribute_rows(heldout, load_vocab(config.data_dir))
-        self.features = extract_features(self.extractor, self.images, config.batch_size)  # (N, F)
+        self.vocab = load_vocab(config.data_dir)
+        self.rows = attribute_rows(heldout, self.vocab)
+        self.features = cached_split_features(config, "heldout", self.images, self.extractor)  # (N, F)
         self.fingerprint = load_summary(config.data_dir)["fingerprint"]
+        self._train: TensorSplit | None = None
+        self._train_features: torch.Tensor | None = None
 
-    def score(self, bundle: GeneratorBundle) -> dict:
-        """FID, KID and diversity of `bundle` on this reference set (same seed every time)."""
-        labels = bundle.encode(self.rows, unknown="random", seed=self.config.seed) if bundle.arch.conditional else None
+    @property
+    def resolution(self) -> int:
+        return self.images.shape[-1]
+
+    def train_split(self) -> TensorSplit:
+        if self._train is None:
+            self._train = load_split(self.config.data_dir, "train")
+        return self._train
+
+    def train_features(self) -> torch.Tensor:
+        """(T, F) features of the training images (memorization), from the same cache."""
+        if self._train_features is None:
+            self._train_features = cached_split_features(self.config, "train", self.train_split().images, self.extractor)
+        return self._train_features
+
+    def samples(self, source: SampleSource) -> tuple[torch.Tensor, list[dict[str, str]] | None]:
+        """(M, 3, R, R) uint8 samples and the attributes each was asked for (None: unlabelled)."""
+        if source.images is not None:
+            return source.images, None
+        bundle = source.bundle
+        conditional = bundle.arch.conditional
+        labels = bundle.encode(self.rows, unknown="random", seed=self.config.seed) if conditional else None
         fakes = bundle.sample(len(self.images), labels, seed=self.config.seed, batch_size=self.config.batch_size)
         if fakes.shape[1:] != self.images.shape[1:]:
             raise ValueError(f"generator makes {tuple(fakes.shape[1:])} images, the reference set is {tuple(self.images.shape[1:])}")
-        fake_features = extract_features(self.extractor, fakes, self.config.batch_size)
-        kid_mean, kid_std = kid(self.features, fake_features, self.config.kid_subset_size, self.config.seed)
-        return {
-            "fid": fid(self.features, fake_features),
-            "kid_mean": kid_mean,
-            "kid_std": kid_std,
-            "diversity": diversity(self.features, fake_features),
-            "num_samples": len(fakes),
-            "feature_extractor": self.config.feature_extractor,
-        }
+        if not conditional:
+            return fakes, None
+        return fakes, [{a: self.rows[i][a] for a in bundle.arch.vocab if a in self.rows[i]} for i in range(len(fakes))]
+
+    def score(self, source: SampleSource, metrics: list[str] | None = None) -> Evaluation:
+        """Every configured metric (or just `metrics`) of `source` on this reference set (same seed every time)."""
+        names = list(metrics or self.config.metrics)
+        fakes, fake_rows = self.samples(source)
+        needs_classifier = "conditional_accuracy" in names and fake_rows
+        inputs = EvaluationInputs(
+            config=self.config, real=self.features, fake=extract_features(self.extractor, fakes, self.config.batch_size),
+            real_images=self.images, fake_images=fakes,
+            train=self.train_features() if "memorization" in names else torch.empty(0, self.features.shape[1]),
+            real_rows=self.rows, fake_rows=fake_rows, vocab=self.vocab,
+            classifier=(self.extractor if self.config.feature_extractor == "catalog" else catalog_extractor(self.config))
+            if needs_classifier else None,
+        )
+        result = compute_metrics(names, inputs)
+        result.values.update(num_samples=len(fakes), feature_extractor=self.config.feature_extractor,
+                             reference_fingerprint=self.fingerprint)
+        return Evaluation(result, inputs, source)
 
 
 def evaluate(config: EvaluateConfig, progress: bool = True) -> dict:
-    """Score the trained generator in config.train_dir; write metrics.json and the config used."""
-    bundle = GeneratorBundle.load(Path(config.train_dir) / GENERATOR_FILE)
+    """Score config's sample source; write metrics.json, the samples' features, the config and the report."""
     torch.manual_seed(config.seed)
     reference = ReferenceSet(config, progress)
-    metrics = reference.score(bundle)
-    metrics["reference_fingerprint"] = reference.fingerprint
+    source = open_sample_source(config, reference.resolution)
+    evaluation = reference.score(source)
     out = Path(config.out_dir)
+    with atomic_file(out / FEATURES_FILE) as handle:
+        torch.save(evaluation.inputs.fake, handle)
+    if config.report:
+        from gig_core.evaluation.report import write_report
+
+        write_report(evaluation, reference, out)
     write_json(out / CONFIG_FILE, asdict(config))
-    write_json(out / METRICS_FILE, metrics)
-    return metrics
+    write_json(out / METRICS_FILE, evaluation.result.values)  # last: its presence means the rest is complete
+    return evaluation.result.values
+
+
+def load_sample_features(evaluate_dir: str | Path) -> torch.Tensor:
+    """(M, F) features of the samples an evaluation scored."""
+    return torch.load(Path(evaluate_dir) / FEATURES_FILE, map_location="cpu", weights_only=True)
 
 
 def load_evaluate_config(evaluate_dir: str | Path) -> EvaluateConfig:

@@ -4,10 +4,17 @@
   penultimate layer is the feature space. Trained once per catalog version and cached.
 - `inception`: the standard FID InceptionV3 (torchmetrics / torch-fidelity), from a local
   weights file only; it is never downloaded at run time.
+- `torchscript`: any TorchScript model given by path, (B, 3, H, W) float in [0, 1] -> (B, F),
+  so a team can plug in the embedding network it already trusts.
+
+Features of the real images are cached per (catalog version, split, extractor, resolution):
+re-scoring the champion on the same catalog costs only generating its samples.
 """
 
 from __future__ import annotations
 
+import hashlib
+import warnings
 from pathlib import Path
 
 import torch
@@ -19,6 +26,7 @@ from gig_core.atomic import atomic_file
 from gig_core.config import EvaluateConfig
 from gig_core.errors import GigError
 from gig_core.data.preprocess import load_split, load_summary, load_vocab
+from gig_core.evaluation.bootstrap import single_thread
 from gig_core.sampling import to_float
 
 INCEPTION_WEIGHTS_NAME = "pt_inception-2015-12-05-6726825d.pth"
@@ -74,8 +82,46 @@ class InceptionFeatureExtractor(nn.Module):
         return self.net(images)  # (B, 2048)
 
 
+class TorchScriptFeatureExtractor(nn.Module):
+    """(B, 3, H, W) uint8 -> (B, F) features of a saved model that takes [0, 1] floats: a
+    TorchScript file (torch.jit.save), or a torch.export program (.pt2, TorchScript's successor)."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        if not path or not Path(path).is_file():
+            raise FeatureExtractorError(
+                f"feature_extractor 'torchscript' needs evaluate.torchscript_extractor to point at a TorchScript file; "
+                f"{'none was configured' if not path else f'no file at {path}'}"
+            )
+        try:
+            if path.endswith(".pt2"):
+                self.net = torch.export.load(path).module()
+            else:
+                with warnings.catch_warnings():  # torch 2.14 deprecates TorchScript; loading it still works
+                    warnings.filterwarnings("ignore", message=".*torch.jit.load. is deprecated", category=FutureWarning)
+                    self.net = torch.jit.load(path, map_location="cpu").eval()
+        except RuntimeError as error:
+            raise FeatureExtractorError(f"{path} is not a TorchScript model (torch.jit.save) or a torch.export "
+                                        f"program (.pt2): {error}") from None
+
+    def train(self, mode: bool = True) -> "TorchScriptFeatureExtractor":
+        self.training = mode  # a saved program keeps the mode it was saved in (export refuses train())
+        return self
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        out = self.net(images.float() / 255)
+        if out.dim() != 2 or len(out) != len(images):
+            raise FeatureExtractorError(f"the TorchScript extractor must return (B, F) features, got {tuple(out.shape)}")
+        return out
+
+
 def train_catalog_extractor(data_dir: str | Path, steps: int, seed: int = 0, progress: bool = True) -> CatalogFeatureExtractor:
     """Fit the classifier on the train split; features of a model that knows the catalog."""
+    with single_thread():  # a small network: one thread is 2-4x faster than two on the 2-core dev machine
+        return _fit_catalog_extractor(data_dir, steps, seed, progress)
+
+
+def _fit_catalog_extractor(data_dir: str | Path, steps: int, seed: int, progress: bool) -> CatalogFeatureExtractor:
     torch.manual_seed(seed)
     data = load_split(data_dir, "train")
     model = CatalogFeatureExtractor({a: len(v) for a, v in load_vocab(data_dir).items()}).train()
@@ -113,10 +159,28 @@ def build_extractor(config: EvaluateConfig, progress: bool = True) -> nn.Module:
     builders = {
         "catalog": lambda: catalog_extractor(config, progress),
         "inception": lambda: InceptionFeatureExtractor(config.inception_weights).eval(),
+        "torchscript": lambda: TorchScriptFeatureExtractor(config.torchscript_extractor).eval(),
     }
     if config.feature_extractor not in builders:
         raise FeatureExtractorError(f"unknown feature_extractor {config.feature_extractor!r}; choose one of {sorted(builders)}")
     return builders[config.feature_extractor]()
+
+
+def _file_digest(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def extractor_id(config: EvaluateConfig) -> str:
+    """Names the feature space: the same id means the same features for the same images."""
+    if config.feature_extractor == "catalog":
+        return f"catalog-s{config.extractor_steps}"  # the network itself is keyed by the catalog version
+    if config.feature_extractor == "inception":
+        return f"inception-{_file_digest(config.inception_weights)}"
+    return f"torchscript-{_file_digest(config.torchscript_extractor)}"
 
 
 @torch.no_grad()
@@ -125,3 +189,18 @@ def extract_features(extractor: nn.Module, images: torch.Tensor, batch_size: int
     extractor.eval()
     parts = [extractor(images[i:i + batch_size]).double() for i in range(0, len(images), batch_size)]
     return torch.cat(parts)
+
+
+def cached_split_features(config: EvaluateConfig, split: str, images: torch.Tensor, extractor: nn.Module) -> torch.Tensor:
+    """(N, F) features of a preprocessed split, computed once per (catalog, split, extractor, resolution)."""
+    fingerprint = load_summary(config.data_dir)["fingerprint"]
+    key = f"{fingerprint[:20]}-{split}-{extractor_id(config)}-{images.shape[-1]}px"
+    path = Path(config.cache_dir) / "reference" / f"{key}.pt"
+    if path.is_file():
+        cached = torch.load(path, map_location="cpu", weights_only=True)
+        if len(cached) == len(images):
+            return cached
+    features = extract_features(extractor, images, config.batch_size)
+    with atomic_file(path) as handle:
+        torch.save(features, handle)
+    return features

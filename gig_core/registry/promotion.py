@@ -9,27 +9,53 @@ CHALLENGER = "challenger"
 
 
 @dataclass(frozen=True)
+class ChampionComparison:
+    """The champion re-scored on the challenger's reference set, and the bootstrap interval of
+    the FID improvement (champion FID - challenger FID; positive means the challenger is better)."""
+
+    version: str
+    champion_fid: float
+    improvement: float
+    improvement_low: float
+    improvement_high: float
+    confidence: float
+
+
+@dataclass(frozen=True)
 class PromotionDecision:
     promote: bool
     reason: str
     challenger_fid: float
     champion_fid: float | None = None
     champion_version: str | None = None
+    improvement_low: float | None = None
+    improvement_high: float | None = None
+    margin: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def decide_promotion(challenger_fid: float, champion_fid: float | None, champion_version: str | None = None) -> PromotionDecision:
-    """The challenger becomes champion when there is none, or when its FID is lower.
+def decide_promotion(challenger_fid: float, champion: ChampionComparison | None, margin: float = 0.0) -> PromotionDecision:
+    """The challenger becomes champion when there is none, or when it is better beyond the noise:
+    the lower end of the improvement's interval exceeds `margin` FID points.
 
-    `champion_fid` must come from re-scoring the champion on the challenger's reference set
-    (same held-out images, same feature extractor), never from the champion's old record.
+    A lower FID alone is not enough: two runs of one model differ by chance, and promoting on
+    chance churns the champion (and the shop's images) for nothing. The comparison must come
+    from re-scoring the champion on the challenger's reference set (same held-out images,
+    same feature extractor), never from the champion's old record.
     """
-    if champion_fid is None:
-        return PromotionDecision(True, "no champion yet", challenger_fid)
-    if challenger_fid < champion_fid:
-        reason = f"challenger FID {challenger_fid:.3f} < champion v{champion_version} FID {champion_fid:.3f}"
-        return PromotionDecision(True, reason, challenger_fid, champion_fid, champion_version)
-    reason = f"challenger FID {challenger_fid:.3f} >= champion v{champion_version} FID {champion_fid:.3f}"
-    return PromotionDecision(False, reason, challenger_fid, champion_fid, champion_version)
+    if champion is None:
+        return PromotionDecision(True, "no champion yet", challenger_fid, margin=margin)
+    interval = (f"improvement {champion.improvement:.3f} FID, {champion.confidence:.0%} interval "
+                f"[{champion.improvement_low:.3f}, {champion.improvement_high:.3f}]")
+    common = dict(challenger_fid=challenger_fid, champion_fid=champion.champion_fid, champion_version=champion.version,
+                  improvement_low=champion.improvement_low, improvement_high=champion.improvement_high, margin=margin)
+    if champion.improvement_low > margin:
+        return PromotionDecision(True, f"challenger FID {challenger_fid:.3f} beats champion v{champion.version} "
+                                       f"FID {champion.champion_fid:.3f} beyond the noise: {interval} > margin {margin}",
+                                 **common)
+    verdict = "lower only within the noise" if challenger_fid < champion.champion_fid else "not lower"
+    return PromotionDecision(False, f"challenger FID {challenger_fid:.3f} vs champion v{champion.version} FID "
+                                    f"{champion.champion_fid:.3f}: {verdict} ({interval}, needs > margin {margin})",
+                             **common)

@@ -18,8 +18,12 @@ from mlflow.exceptions import MlflowException
 
 from gig_core.atomic import write_json
 from gig_core.config import RegisterConfig, flatten
-from gig_core.evaluation.evaluate import METRICS_FILE, ReferenceSet, load_evaluate_config
-from gig_core.registry.promotion import CHALLENGER, CHAMPION, decide_promotion
+from gig_core.evaluation.bootstrap import paired_difference_interval
+from gig_core.evaluation.evaluate import METRICS_FILE, ReferenceSet, load_evaluate_config, load_sample_features
+from gig_core.evaluation.metrics.fid import frechet_distance
+from gig_core.evaluation.report import FIGURES_DIR, REPORT_FILE
+from gig_core.evaluation.sources import SampleSource
+from gig_core.registry.promotion import CHALLENGER, CHAMPION, ChampionComparison, decide_promotion
 from gig_core.registry.pyfunc import ARTIFACT_KEY, input_example, signature_for
 from gig_core.registry.tracking import experiment_id
 from gig_core.sampling import GeneratorBundle
@@ -50,6 +54,28 @@ def champion_bundle(client: MlflowClient, model_name: str) -> tuple[str, Generat
     return version.version, model.unwrap_python_model().bundle
 
 
+def scalar_metrics(metrics: dict) -> dict[str, float]:
+    """metrics.json as MLflow metrics: numbers as they are, per-class dicts as name.class."""
+    out = {}
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            out.update({f"{key}.{k}": float(v) for k, v in value.items()})
+        elif isinstance(value, (int, float)):
+            out[key] = float(value)
+    return out
+
+
+def compare_with_champion(version: str, generator: GeneratorBundle, eval_config, evaluate_dir: Path,
+                          progress: bool) -> ChampionComparison:
+    """Re-score the champion on the challenger's reference set; paired bootstrap of the FID gap."""
+    reference = ReferenceSet(eval_config, progress)
+    rescored = reference.score(SampleSource(f"champion v{version}", bundle=generator), metrics=["fid"])
+    improvement, low, high = paired_difference_interval(
+        frechet_distance, reference.features, rescored.inputs.fake, load_sample_features(evaluate_dir),
+        eval_config.bootstrap_draws, eval_config.confidence, eval_config.seed)
+    return ChampionComparison(str(version), rescored.result.values["fid"], improvement, low, high, eval_config.confidence)
+
+
 def register(config: RegisterConfig, progress: bool = True) -> dict:
     mlflow.set_tracking_uri(config.tracking_uri)
     client = MlflowClient()
@@ -57,6 +83,9 @@ def register(config: RegisterConfig, progress: bool = True) -> dict:
     metrics = json.loads((evaluate_dir / METRICS_FILE).read_text())
     train_config = load_checkpoint(train_dir / CHECKPOINT_FILE)["config"]
     eval_config = load_evaluate_config(evaluate_dir)
+    if eval_config.samples or eval_config.model:
+        raise ValueError(f"{evaluate_dir} scored {eval_config.samples or eval_config.model}, not the train output in "
+                         f"{train_dir}; register needs `gig evaluate` of the model it registers")
     bundle = GeneratorBundle.load(train_dir / GENERATOR_FILE)
     catalog_hash = catalog_dvc_hash(config.catalog_dvc_file)
 
@@ -68,10 +97,13 @@ def register(config: RegisterConfig, progress: bool = True) -> dict:
     with run_context as run:
         mlflow.log_params({f"train.{k}": v for k, v in flatten(train_config).items()})
         mlflow.log_params({f"evaluate.{k}": v for k, v in flatten(eval_config.__dict__).items()})
-        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))})
+        mlflow.log_metrics(scalar_metrics(metrics))
         mlflow.set_tags({"catalog_dvc_md5": catalog_hash, "reference_fingerprint": metrics.get("reference_fingerprint", "")})
         mlflow.log_artifact(str(train_dir / GRID_FILE), artifact_path="samples")
         mlflow.log_artifact(str(train_dir / LOSSES_FILE), artifact_path="training")
+        if (evaluate_dir / REPORT_FILE).is_file():
+            mlflow.log_artifact(str(evaluate_dir / REPORT_FILE), artifact_path="evaluation")
+            mlflow.log_artifacts(str(evaluate_dir / FIGURES_DIR), artifact_path=f"evaluation/{FIGURES_DIR}")
         with warnings.catch_warnings():
             # MLflow warns that pip requirements cannot be checked offline; the pins are ours.
             warnings.filterwarnings("ignore", message=".*(Failed to resolve installed pip version|infer).*")
@@ -88,13 +120,13 @@ def register(config: RegisterConfig, progress: bool = True) -> dict:
         client.set_registered_model_alias(config.model_name, CHALLENGER, version)
 
         champion = champion_bundle(client, config.model_name)
-        if champion is None:
-            decision = decide_promotion(metrics["fid"], None)
-        else:
-            champion_version, champion_generator = champion
-            rescored = ReferenceSet(eval_config, progress).score(champion_generator)
-            mlflow.log_metric("champion_fid_rescored", rescored["fid"])
-            decision = decide_promotion(metrics["fid"], rescored["fid"], str(champion_version))
+        comparison = None
+        if champion is not None:
+            comparison = compare_with_champion(*champion, eval_config, evaluate_dir, progress)
+            mlflow.log_metrics({"champion_fid_rescored": comparison.champion_fid,
+                                "fid_improvement_low": comparison.improvement_low,
+                                "fid_improvement_high": comparison.improvement_high})
+        decision = decide_promotion(metrics["fid"], comparison, config.promotion_margin)
         if decision.promote:
             client.set_registered_model_alias(config.model_name, CHAMPION, version)
         mlflow.set_tags({"promoted": str(decision.promote), "promotion_reason": decision.reason})

@@ -44,7 +44,8 @@ class Objective:
 
     def adam(self, modules: list[nn.Module], lr: float) -> torch.optim.Optimizer:
         params = [p for m in modules for p in m.parameters()]
-        return torch.optim.Adam(params, lr=lr, betas=(self.config.beta1, self.config.beta2))
+        # fused: one kernel for all parameters instead of a dozen per parameter (CPU and CUDA)
+        return torch.optim.Adam(params, lr=lr, betas=(self.config.beta1, self.config.beta2), fused=True)
 
     def step(self, step: int, next_batch: Callable[[], Batch], augment: Callable[[torch.Tensor], torch.Tensor],
              autocast: Callable[[], contextlib.AbstractContextManager]) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:

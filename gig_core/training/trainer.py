@@ -86,10 +86,8 @@ class BatchSampler:
 
 @torch.no_grad()
 def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
-    for e, p in zip(ema.parameters(), model.parameters()):
-        e.lerp_(p, 1.0 - decay)
-    for e, b in zip(ema.buffers(), model.buffers()):
-        e.copy_(b)
+    torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1.0 - decay)
+    torch._foreach_copy_(list(ema.buffers()), list(model.buffers()))
 
 
 def architecture_for(config: TrainConfig, data_dir: str | Path) -> Architecture:

@@ -1,0 +1,42 @@
+"""What every metric is computed from: features and images of both sides, plus context.
+
+Built once per evaluation (evaluate.py) so each metric module only does its own math.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from gig_core.config import EvaluateConfig
+
+
+@dataclass
+class EvaluationInputs:
+    config: EvaluateConfig
+    real: torch.Tensor  # (N, F) float64 features of the held-out real images
+    fake: torch.Tensor  # (M, F) float64 features of the generated images
+    real_images: torch.Tensor  # (N, 3, R, R) uint8
+    fake_images: torch.Tensor  # (M, 3, R, R) uint8
+    train: torch.Tensor  # (T, F) float64 features of the training images (memorization)
+    real_rows: list[dict[str, str]]  # attributes of each held-out image
+    fake_rows: list[dict[str, str]] | None  # attributes each sample was asked for; None for an unlabelled folder
+    classifier: nn.Module | None  # the catalog classifier (conditional accuracy), or None when unavailable
+    vocab: dict[str, list[str]]  # class names of each labelled attribute, as the classifier indexes them
+
+    @property
+    def class_attribute(self) -> str | None:
+        """The attribute per-class metrics group by: the first one the samples were asked for."""
+        if not self.fake_rows or not self.fake_rows[0]:
+            return None
+        return next(iter(self.fake_rows[0]))
+
+
+def class_indices(rows: list[dict[str, str]], attribute: str) -> dict[str, torch.Tensor]:
+    """{value: indices of the rows with that value}."""
+    groups: dict[str, list[int]] = {}
+    for i, row in enumerate(rows):
+        groups.setdefault(row[attribute], []).append(i)
+    return {value: torch.tensor(index) for value, index in groups.items()}

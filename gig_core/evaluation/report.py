@@ -1,0 +1,171 @@
+"""The self-contained HTML report of one evaluation: metrics with their intervals, per-class
+sample grids, the samples closest to training images next to those images, and latent
+interpolations. Images are embedded as base64 PNGs, so the file opens anywhere offline;
+the same PNGs are written beside it for `dvc plots` and MLflow."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from gig_core.atomic import atomic_file
+from gig_core.evaluation.inputs import class_indices
+from gig_core.sampling import grid_image, save_png
+
+REPORT_FILE = "report.html"
+FIGURES_DIR = "report"
+PER_ROW = 8
+
+EXPLAINED = {
+    "fid": "Frechet distance of feature statistics; lower is better",
+    "kid_mean": "kernel distance (unbiased, about 0 for the same distribution); lower is better",
+    "precision": "share of samples inside the real-image manifold (quality)",
+    "recall": "share of real images inside the samples' manifold (variety)",
+    "density": "real-image neighbourhoods each sample falls in; about 1 for real-like samples",
+    "coverage": "share of real-image neighbourhoods holding a sample",
+    "per_class_fid_worst": "FID of the worst class",
+    "diversity": "pairwise feature distance of samples over that of real images; near 0 is mode collapse",
+    "ms_ssim": "MS-SSIM of same-class sample pairs; lower is more varied (compare ms_ssim_real)",
+    "ms_ssim_real": "MS-SSIM of same-class real pairs",
+    "memorized_share": "share of samples closer to a training image than the copy threshold",
+    "memorized_share_real": "the same share for held-out real images (what chance gives)",
+    "memorization_flag": "1 when memorized_share exceeds evaluate.memorization_max_share",
+    "memorization_threshold": "feature distance under which a sample counts as a copy",
+    "kid_std": "standard deviation of KID over random subsets",
+    "num_samples": "images scored",
+    "cond_acc_": "share of samples the catalog classifier sees with the requested value of",
+    "real_acc_": "the classifier's accuracy on held-out real images (the ceiling) for",
+}
+
+
+def explain(name: str) -> str:
+    for prefix in ("cond_acc_", "real_acc_"):
+        if name.startswith(prefix):
+            return f"{EXPLAINED[prefix]} {name[len(prefix):]}"
+    return EXPLAINED.get(name, "")
+
+
+def _png_data_uri(image: Image.Image) -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def per_class_grid(images: torch.Tensor, rows: list[dict[str, str]] | None, attribute: str | None) -> tuple[Image.Image, list[str]]:
+    """Up to PER_ROW images of each class, one row per class (or one block of samples)."""
+    if not attribute or not rows:
+        return grid_image(images[:PER_ROW * PER_ROW], PER_ROW), []
+    groups = class_indices(rows, attribute)
+    names = sorted(groups)
+    blank = torch.full_like(images[0], 255)
+    cells = []
+    for name in names:
+        index = groups[name][:PER_ROW]
+        cells += [images[i] for i in index] + [blank] * (PER_ROW - len(index))
+    return grid_image(torch.stack(cells), PER_ROW), names
+
+
+def nearest_pairs(fakes: torch.Tensor, train: torch.Tensor, pairs: list[tuple[int, int, float]]) -> Image.Image:
+    """Top row: the samples closest to a training image; bottom row: that training image."""
+    top = [fakes[f] for f, _, _ in pairs]
+    bottom = [train[t] for _, t, _ in pairs]
+    return grid_image(torch.stack(top + bottom), len(pairs))
+
+
+def interpolations(bundle, rows: list[dict[str, str]], steps: int = PER_ROW, lines: int = 4, seed: int = 0) -> Image.Image:
+    """Each row walks the latent space between two random points (spherical interpolation)."""
+    generator = torch.Generator().manual_seed(seed)
+    a, b = (torch.randn(lines, bundle.arch.z_dim, generator=generator) for _ in range(2))  # (lines, z)
+    omega = torch.acos((a / a.norm(dim=1, keepdim=True) * b / b.norm(dim=1, keepdim=True)).sum(1).clamp(-1, 1))[:, None]
+    t = torch.linspace(0, 1, steps)[None, :, None]  # (1, steps, 1)
+    z = (torch.sin((1 - t) * omega[:, None]) * a[:, None] + torch.sin(t * omega[:, None]) * b[:, None]) / torch.sin(omega[:, None])
+    z = z.reshape(lines * steps, -1)  # (lines * steps, z)
+    labels = None
+    if bundle.arch.conditional:
+        picks = [rows[i * max(1, len(rows) // lines) % len(rows)] for i in range(lines)]
+        labels = bundle.encode([p for p in picks for _ in range(steps)], unknown="random", seed=seed)
+    return grid_image(bundle.from_latents(z, labels), steps)
+
+
+def _metrics_table(values: dict) -> str:
+    body = []
+    for name, value in values.items():
+        if not isinstance(value, (int, float)) or name.endswith(("_ci_low", "_ci_high")):
+            continue
+        lo, hi = values.get(f"{name}_ci_low"), values.get(f"{name}_ci_high")
+        if name == "kid_mean":
+            lo, hi = values.get("kid_ci_low"), values.get("kid_ci_high")
+        interval = f"[{lo:.4g}, {hi:.4g}]" if lo is not None and hi is not None else ""
+        shown = f"{value:.4g}" if isinstance(value, float) and math.isfinite(value) else html.escape(str(value))
+        body.append(f"<tr><td>{html.escape(name)}</td><td class=num>{shown}</td><td class=num>{interval}</td>"
+                    f"<td>{html.escape(explain(name))}</td></tr>")
+    return ("<table id=metrics><tr><th>metric</th><th>value</th><th>interval</th><th>meaning</th></tr>"
+            + "".join(body) + "</table>")
+
+
+def _per_class_table(scores: dict, skipped: dict) -> str:
+    rows = "".join(f"<tr><td>{html.escape(k)}</td><td class=num>{v:.4g}</td></tr>" for k, v in sorted(scores.items()))
+    note = ""
+    if skipped:
+        note = "<p>Too few images for a per-class FID: " + ", ".join(
+            f"{html.escape(k)} ({v['real']} real, {v['generated']} generated)" for k, v in sorted(skipped.items())) + "</p>"
+    table = f"<table id=per-class><tr><th>class</th><th>FID</th></tr>{rows}</table>" if rows else ""
+    return table + note
+
+
+def write_report(evaluation, reference, out_dir: str | Path) -> Path:
+    """report.html plus its figures as PNGs under report/; returns the HTML path."""
+    out = Path(out_dir)
+    inputs, values, details = evaluation.inputs, evaluation.result.values, evaluation.result.details
+    attribute = inputs.class_attribute
+    figures: dict[str, tuple[str, Image.Image]] = {}
+    samples_grid, classes = per_class_grid(inputs.fake_images, inputs.fake_rows, attribute)
+    figures["samples"] = ("Samples" + (f", one row per {attribute}: {', '.join(classes)}" if classes else ""), samples_grid)
+    real_grid, real_classes = per_class_grid(inputs.real_images, inputs.real_rows if classes else None, attribute if classes else None)
+    figures["real"] = ("Held-out real images" + (f", one row per {attribute}: {', '.join(real_classes)}" if real_classes else ""),
+                       real_grid)
+    if details.get("closest_pairs"):
+        pairs = details["closest_pairs"]
+        figures["nearest_pairs"] = (
+            "Samples closest to a training image (top) and that image (bottom); distances "
+            + ", ".join(f"{d:.3g}" for _, _, d in pairs) + f" (copy threshold {values['memorization_threshold']:.3g})",
+            nearest_pairs(inputs.fake_images, reference.train_split().images, pairs))
+    if evaluation.source.bundle is not None:
+        figures["interpolations"] = ("Latent interpolations: each row walks between two random latents",
+                                     interpolations(evaluation.source.bundle, inputs.real_rows, seed=inputs.config.seed))
+    sections = []
+    for key, (caption, image) in figures.items():
+        save_png(image, out / FIGURES_DIR / f"{key}.png")
+        sections.append(f"<figure id={key}><img src='{_png_data_uri(image)}' alt='{html.escape(key)}'>"
+                        f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+    per_class = _per_class_table(values.get("per_class_fid", {}), details.get("per_class_skipped", {})) \
+        if "per_class_fid" in values else ""
+    page = f"""<!doctype html>
+<html lang=en><head><meta charset=utf-8><title>GIG evaluation</title>
+<style>
+body {{ font-family: sans-serif; margin: 2em; color: #222; }}
+table {{ border-collapse: collapse; margin: 1em 0; }} td, th {{ border: 1px solid #ccc; padding: 4px 8px; }}
+.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
+img {{ image-rendering: pixelated; width: 640px; }} figure {{ margin: 1.5em 0; }}
+</style></head><body>
+<h1>GIG evaluation</h1>
+<p>Scored: <b>{html.escape(evaluation.source.name)}</b>, {values.get('num_samples')} samples against
+{len(inputs.real)} held-out real images (catalog {html.escape(str(values.get('reference_fingerprint', ''))[:12])}),
+features: {html.escape(inputs.config.feature_extractor)}. Intervals: {inputs.config.confidence:.0%} bootstrap,
+{inputs.config.bootstrap_draws} draws, for the population value: FID's is corrected for its small-sample bias, so it
+can sit below the raw estimate; two samples of one distribution get an interval around 0.</p>
+<h2>Metrics</h2>{_metrics_table(values)}
+{'<h2>Per-class FID (' + html.escape(details.get('per_class_attribute', '')) + ')</h2>' + per_class if per_class else ''}
+<h2>Figures</h2>{''.join(sections)}
+</body></html>
+"""
+    path = out / REPORT_FILE
+    with atomic_file(path, "w") as handle:
+        handle.write(page)
+    return path

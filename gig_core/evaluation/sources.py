@@ -1,0 +1,95 @@
+"""What gets evaluated: a generator (train output, checkpoint, registry URI) or a folder of
+images from any tool, so every model is compared on the same footing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from gig_core.config import EvaluateConfig
+from gig_core.data.preprocess import square_resize, to_rgb
+from gig_core.errors import GigError
+from gig_core.models import Architecture, build_generator
+from gig_core.sampling import GeneratorBundle
+from gig_core.training.checkpoint import CHECKPOINT_FILE
+from gig_core.training.trainer import GENERATOR_FILE
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
+
+
+class SampleSourceError(GigError):
+    """The configured model or sample folder cannot be read."""
+
+
+@dataclass
+class SampleSource:
+    name: str  # what was scored, as the report names it
+    bundle: GeneratorBundle | None = None  # a generator: samples follow the held-out attribute mix
+    images: torch.Tensor | None = None  # (N, 3, R, R) uint8 from a folder: unlabelled
+
+
+def load_generator_file(path: Path) -> GeneratorBundle:
+    """generator.pt (a train output) or checkpoint.pt (its EMA generator)."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if "state_dict" in state:
+        return GeneratorBundle.load(path)
+    if "ema" in state and "arch" in state:
+        arch = Architecture(**state["arch"])
+        generator = build_generator(arch)
+        generator.load_state_dict(state["ema"])
+        return GeneratorBundle(generator.eval(), arch)
+    raise SampleSourceError(f"{path} is neither a {GENERATOR_FILE} nor a {CHECKPOINT_FILE} written by gig train")
+
+
+def load_registered(uri: str, tracking_uri: str) -> GeneratorBundle:
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri)
+    try:
+        model = mlflow.pyfunc.load_model(uri)
+    except mlflow.exceptions.MlflowException as error:
+        raise SampleSourceError(f"cannot load {uri} from {tracking_uri}: {error}") from None
+    return model.unwrap_python_model().bundle
+
+
+def load_image_folder(folder: Path, resolution: int) -> torch.Tensor:
+    """Every image under `folder` (recursively), padded square on white and resized: (N, 3, R, R) uint8."""
+    if not folder.is_dir():
+        raise SampleSourceError(f"evaluate.samples: {folder} is not a folder")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    images, unreadable = [], []
+    for path in files:
+        try:
+            with Image.open(path) as image:
+                pixels = np.asarray(to_rgb(image))  # (h, w, 3)
+            images.append(torch.from_numpy(pixels.copy()).permute(2, 0, 1))
+        except (UnidentifiedImageError, OSError) as error:
+            unreadable.append(f"{path.name} ({error})")
+    if unreadable:
+        raise SampleSourceError(f"evaluate.samples: {len(unreadable)} unreadable image(s) in {folder}: "
+                                f"{'; '.join(unreadable[:5])}")
+    if len(images) < 2:
+        raise SampleSourceError(f"evaluate.samples: {folder} holds {len(images)} image(s) ({sorted(IMAGE_SUFFIXES)}); "
+                                f"need at least 2")
+    return square_resize(images, resolution).contiguous()
+
+
+def open_sample_source(config: EvaluateConfig, resolution: int) -> SampleSource:
+    if config.samples and config.model:
+        raise SampleSourceError("give evaluate.samples (a folder) or evaluate.model (a generator), not both")
+    if config.samples:
+        return SampleSource(f"images in {config.samples}", images=load_image_folder(Path(config.samples), resolution))
+    spec = config.model or str(Path(config.train_dir) / GENERATOR_FILE)
+    if ":/" in spec:
+        return SampleSource(spec, bundle=load_registered(spec, config.tracking_uri))
+    path = Path(spec)
+    if path.is_dir():
+        path = path / GENERATOR_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"no generator at {path}: run gig train, or give --model (models:/NAME@ALIAS, a "
+                                f"{GENERATOR_FILE} or {CHECKPOINT_FILE}) or --samples DIR")
+    return SampleSource(str(path), bundle=load_generator_file(path))

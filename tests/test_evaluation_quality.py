@@ -1,0 +1,196 @@
+"""Does evaluation tell good from bad? A sanity ladder, memorization, noise-aware promotion,
+per-class metrics, other sample sources and extractors, and the reference cache, on the
+whole bundled sample catalog (about 1,500 train / 500 held-out images at 32px)."""
+
+from __future__ import annotations
+
+import sys
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+import torchvision.transforms.v2.functional as TF
+from PIL import Image
+
+from gig_core.config import EvaluateConfig, IngestConfig, PreprocessConfig
+from gig_core.data.ingest import ingest_catalog
+from gig_core.data.preprocess import load_split, preprocess_catalog
+from gig_core.data.sample import sample_catalog_path
+from gig_core.evaluation import features as features_module
+from gig_core.evaluation.bootstrap import paired_difference_interval
+from gig_core.evaluation.evaluate import ReferenceSet
+from gig_core.evaluation.metrics.fid import frechet_distance
+from gig_core.evaluation.sources import SampleSource
+from gig_core.registry.promotion import ChampionComparison, decide_promotion
+
+
+@pytest.fixture(scope="module")
+def sample_reference(tmp_path_factory) -> ReferenceSet:
+    root = tmp_path_factory.mktemp("sample_eval")
+    ingest_catalog(IngestConfig(source=str(sample_catalog_path()), out_dir=str(root / "ingest")), progress=False)
+    preprocess_catalog(PreprocessConfig(ingest_dir=str(root / "ingest"), out_dir=str(root / "preprocess"), resolution=32,
+                                        holdout_fraction=0.25), progress=False)
+    config = EvaluateConfig(data_dir=str(root / "preprocess"), cache_dir=str(root / "cache"), out_dir=str(root / "evaluate"))
+    return ReferenceSet(config, progress=False)
+
+
+def random_train_images(reference: ReferenceSet, n: int, seed: int) -> torch.Tensor:
+    """n training images in random order (the split is stored sorted, so a prefix is not a fair sample)."""
+    images = reference.train_split().images
+    return images[torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n]]
+
+
+def score(reference: ReferenceSet, name: str, images: torch.Tensor) -> dict:
+    return reference.score(SampleSource(name, images=images)).result.values
+
+
+@pytest.fixture(scope="module")
+def ladder(sample_reference):
+    real = random_train_images(sample_reference, len(sample_reference.images), seed=0)
+    return {
+        "real": score(sample_reference, "train real", real),
+        "blurred": score(sample_reference, "blurred train real", TF.gaussian_blur(real, kernel_size=7, sigma=2.0)),
+        "noise": score(sample_reference, "uniform noise", torch.randint(0, 256, real.shape, dtype=torch.uint8,
+                                                                          generator=torch.Generator().manual_seed(0))),
+    }
+
+
+def test_sanity_ladder_real_then_blurred_then_noise(ladder):
+    real, blurred, noise = ladder["real"], ladder["blurred"], ladder["noise"]
+    # Train against held-out real images: one distribution, so the intervals cover 0.
+    assert real["fid_ci_low"] <= 0 <= real["fid_ci_high"], real
+    assert real["kid_ci_low"] <= 0 <= real["kid_ci_high"], real
+    assert real["fid"] < 0.25 * blurred["fid"]
+    for metric in ("fid", "kid_mean"):
+        assert real[metric] < blurred[metric] < noise[metric], metric
+    assert real["precision"] > blurred["precision"] > noise["precision"]
+    assert real["fid_ci_high"] < blurred["fid_ci_low"] and blurred["fid_ci_high"] < noise["fid_ci_low"]
+    assert real["recall"] > 0.8 and noise["recall"] < 0.05
+
+
+def test_memorization_flags_copies_of_training_images_not_held_out_ones(sample_reference, ladder):
+    copies = sample_reference.score(SampleSource("training images", images=random_train_images(sample_reference, 400, 1)))
+    assert copies.result.values["memorized_share"] > 0.95 and copies.result.values["memorization_flag"] == 1.0
+    pairs = copies.result.details["closest_pairs"]
+    fakes, train = copies.inputs.fake_images, sample_reference.train_split().images
+    assert all(torch.equal(fakes[f], train[t]) for f, t, _ in pairs)  # the report's pairs are the copies
+    heldout = score(sample_reference, "held-out images", sample_reference.images)
+    assert heldout["memorized_share"] <= 0.05 and heldout["memorization_flag"] == 0.0
+    assert ladder["real"]["memorized_share"] > 0.95  # "train real" are training images too
+
+
+def test_promotion_refuses_a_challenger_lower_only_within_the_noise(sample_reference):
+    cfg = sample_reference.config
+    n = len(sample_reference.images)
+    pool = random_train_images(sample_reference, 2 * n, seed=2)
+    a, b = (features_module.extract_features(sample_reference.extractor, pool[i * n:(i + 1) * n]) for i in range(2))
+    fid_a, fid_b = frechet_distance(sample_reference.features, a), frechet_distance(sample_reference.features, b)
+    (challenger, challenger_fid), (champion, champion_fid) = sorted([(a, fid_a), (b, fid_b)], key=lambda x: x[1])
+    assert challenger_fid < champion_fid  # lower, by chance: both are real images
+    gain, low, high = paired_difference_interval(frechet_distance, sample_reference.features, champion, challenger,
+                                                 cfg.bootstrap_draws, cfg.confidence)
+    decision = decide_promotion(challenger_fid, ChampionComparison("1", champion_fid, gain, low, high, cfg.confidence))
+    assert not decision.promote and "lower only within the noise" in decision.reason, decision
+
+    blurred = features_module.extract_features(sample_reference.extractor,
+                                               TF.gaussian_blur(pool[:n], kernel_size=7, sigma=2.0))
+    gain, low, high = paired_difference_interval(frechet_distance, sample_reference.features, blurred, challenger,
+                                                 cfg.bootstrap_draws, cfg.confidence)
+    blurred_fid = frechet_distance(sample_reference.features, blurred)
+    assert decide_promotion(challenger_fid, ChampionComparison("1", blurred_fid, gain, low, high, 0.95)).promote
+    assert not decide_promotion(challenger_fid, ChampionComparison("1", blurred_fid, gain, low, high, 0.95),
+                                margin=high + 1).promote
+
+
+def test_per_class_fid_and_conditional_accuracy(sample_reference):
+    """A 'generator' that returns held-out images asked for their own labels is as accurate as the
+    classifier on real images; asked for shuffled labels it is not."""
+    evaluation = sample_reference.score(SampleSource("held-out", images=sample_reference.images))
+    inputs = evaluation.inputs
+    inputs.fake_rows = [dict(row) for row in sample_reference.rows]
+    inputs.classifier = sample_reference.extractor  # the catalog classifier, as for a conditional generator
+    from gig_core.evaluation.metrics import compute_metrics
+
+    honest = compute_metrics(["per_class_fid", "conditional_accuracy"], inputs)
+    assert honest.values["cond_acc_articleType"] == honest.values["real_acc_articleType"] > 0.7
+    per_class = honest.values["per_class_fid"]
+    assert len(per_class) >= 5 and all(v < 1e-6 for v in per_class.values())  # identical images per class
+    shuffled = torch.randperm(len(inputs.fake_rows), generator=torch.Generator().manual_seed(0)).tolist()
+    inputs.fake_rows = [dict(sample_reference.rows[i]) for i in shuffled]
+    liar = compute_metrics(["per_class_fid", "conditional_accuracy"], inputs)
+    assert liar.values["cond_acc_articleType"] < 0.3
+    assert min(liar.values["per_class_fid"].values()) > 1.0
+
+
+def test_ms_ssim_sees_a_collapsed_generator(sample_reference):
+    varied = score(sample_reference, "held-out", sample_reference.images)
+    collapsed = score(sample_reference, "one image", sample_reference.images[:1].repeat(200, 1, 1, 1))
+    assert varied["ms_ssim"] == pytest.approx(varied["ms_ssim_real"]) and varied["ms_ssim"] < 0.6
+    assert collapsed["ms_ssim"] == pytest.approx(1.0) and collapsed["diversity"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_reference_features_are_cached_per_catalog_split_and_extractor(sample_reference, monkeypatch):
+    calls = []
+    real_extract = features_module.extract_features
+    monkeypatch.setattr(features_module, "extract_features", lambda *a, **k: calls.append(1) or real_extract(*a, **k))
+    again = ReferenceSet(sample_reference.config, progress=False)
+    assert calls == [] and torch.equal(again.features, sample_reference.features)  # no real image re-extracted
+    cached = sorted(p.name for p in (Path(sample_reference.config.cache_dir) / "reference").glob("*.pt"))
+    assert any("-heldout-catalog-s300-32px" in name for name in cached)
+    assert any("-train-catalog-s300-32px" in name for name in cached)
+
+
+def test_torchscript_extractor_by_path(sample_reference, tmp_path):
+    class Thumbnails(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.nn.functional.adaptive_avg_pool2d(x, 4).flatten(1)  # (B, 48)
+
+    path = tmp_path / "thumbs.pt"
+    with pytest.warns(FutureWarning):  # torch 2.14 deprecates TorchScript in favour of torch.export
+        torch.jit.save(torch.jit.script(Thumbnails()), str(path))
+    config = replace(sample_reference.config, feature_extractor="torchscript", torchscript_extractor=str(path),
+                     metrics=["fid", "kid", "precision_recall"])
+    reference = ReferenceSet(config, progress=False)
+    assert reference.features.shape == (len(reference.images), 48)
+    real = score(reference, "train", random_train_images(reference, len(reference.images), 0))
+    noise = score(reference, "noise", torch.randint(0, 256, reference.images.shape, dtype=torch.uint8))
+    assert real["fid"] < noise["fid"] and real["feature_extractor"] == "torchscript"
+    assert any(p.name.split("-heldout-")[1].startswith("torchscript-")
+               for p in (Path(config.cache_dir) / "reference").glob("*-heldout-*.pt"))
+
+    exported = tmp_path / "thumbs.pt2"
+    torch.export.save(torch.export.export(Thumbnails(), (torch.rand(2, 3, 32, 32),),
+                                          dynamic_shapes=({0: torch.export.Dim("batch")},)), str(exported))
+    from_export = ReferenceSet(replace(config, torchscript_extractor=str(exported)), progress=False)
+    assert torch.allclose(from_export.features, reference.features)
+
+
+def test_gig_evaluate_samples_dir(sample_reference, tmp_path):
+    """Any tool's output: a folder of PNGs at another size, scored through the CLI."""
+    folder = tmp_path / "other_tool"
+    for i, image in enumerate(random_train_images(sample_reference, 120, 3)):
+        (folder / ("a" if i % 2 else "b")).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image.permute(1, 2, 0).numpy()).resize((48, 48)).save(folder / ("a" if i % 2 else "b") / f"{i}.png")
+    (folder / "notes.txt").write_text("not an image, ignored")
+    cfg = sample_reference.config
+    out = tmp_path / "evaluate"
+    result = subprocess.run(
+        [sys.executable, "-m", "gig_core.cli", "evaluate", "--quiet", "--samples", str(folder), "--data-dir", cfg.data_dir,
+         "--cache-dir", cfg.cache_dir, "--out-dir", str(out), "--params", str(tmp_path / "none.yaml")],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "fid" in result.stdout and (out / "metrics.json").is_file() and (out / "report.html").is_file()
+    import json
+
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["num_samples"] == 120 and "per_class_fid" not in metrics  # a folder carries no labels
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "broken.png").write_bytes(b"not a png")
+    failed = subprocess.run([sys.executable, "-m", "gig_core.cli", "evaluate", "--samples", str(bad), "--data-dir",
+                             cfg.data_dir, "--cache-dir", cfg.cache_dir, "--out-dir", str(tmp_path / "e2"),
+                             "--params", str(tmp_path / "none.yaml")], capture_output=True, text=True, timeout=600)
+    assert failed.returncode == 2 and "unreadable image(s)" in failed.stderr and "broken.png" in failed.stderr
