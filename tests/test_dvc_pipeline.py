@@ -56,7 +56,10 @@ def test_dvc_repro_runs_everything_once_then_only_what_changed(tmp_path, tiny_ca
     assert "Data and pipelines are up to date" in _dvc("status", cwd=project)
 
     metrics = _dvc("metrics", "show", cwd=project)
-    assert "fid" in metrics and "kid_mean" in metrics
+    assert "fid" in metrics and "kid_mean" in metrics and "fid_ci_low" in metrics and "precision" in metrics
+    plots = _dvc("plots", "show", "--json", cwd=project)
+    for figure in ("samples", "real", "nearest_pairs", "interpolations"):
+        assert f"outputs/evaluate/report/{figure}.png" in plots  # the report's figures are DVC plots
     client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
     versions = client.search_model_versions("name='gig-generator'")
     assert sorted(int(v.version) for v in versions) == [1, 2]
@@ -65,6 +68,8 @@ def test_dvc_repro_runs_everything_once_then_only_what_changed(tmp_path, tiny_ca
     # register logged into the training's own run, next to its per-step metrics
     assert len(client.get_metric_history(challenger.run_id, "loss_d")) > 1
     assert "fid" in client.get_run(challenger.run_id).data.metrics
+    logged = [a.path for a in client.list_artifacts(challenger.run_id, "evaluation")]
+    assert "evaluation/report.html" in logged and "evaluation/report" in logged  # the report, in MLflow
 
     # The DVC remote on S3 (moto over HTTP): push, lose the cache and every cached output, pull back.
     import boto3

@@ -148,3 +148,51 @@ def test_gig_generate_writes_a_grid(registry, tmp_path):
         capture_output=True, text=True, cwd=tmp_path,
     )
     assert bad.returncode == 2 and "no model at" in bad.stderr
+
+
+def test_mlflow_models_serve_answers_with_pngs(registry, tmp_path):
+    """The shop's path: `mlflow models serve` on the champion, a JSON request, PNG images back."""
+    import base64
+    import json
+    import os
+    import time
+    import urllib.request
+
+    from tests.conftest import _free_port
+
+    root, _ = registry
+    port = _free_port()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # its uvicorn
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/gig-generator@champion", "--env-manager",
+         "local", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            assert server.poll() is None, server.stdout.read()[-3000:]
+            assert time.monotonic() < deadline, "mlflow models serve did not come up in 120 s"
+            time.sleep(0.5)
+        body = json.dumps({"dataframe_records": [{"articleType": "Watches", "baseColour": "Black", "seed": 7, "count": 4}]})
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body.encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            predictions = json.loads(response.read())["predictions"]
+        assert [p["index"] for p in predictions] == [0, 1, 2, 3]
+        images = [Image.open(io.BytesIO(base64.b64decode(p["png"]))) for p in predictions]
+        assert all(image.format == "PNG" and image.size == (32, 32) for image in images)
+        mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
+        local = mlflow.pyfunc.load_model("models:/gig-generator@champion").predict(
+            pd.DataFrame([{"articleType": "Watches", "baseColour": "Black", "seed": 7, "count": 4}]))
+        assert [base64.b64decode(p["png"]) for p in predictions] == list(local["png"])  # same images as in-process
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
