@@ -1,19 +1,37 @@
-# One image for every GIG stage (and, later, every Kubeflow component).
-# CPU by default; the pinned torch wheel is the CUDA build, so the same image runs on GPUs.
+# One image for every GIG stage and every Kubeflow component (components/ run `gig_core`
+# functions in it). CPU by default; `--build-arg TORCH_VARIANT=cu130` installs the CUDA build
+# of the same torch release instead, whose wheels carry the CUDA libraries, so the image then
+# runs on GPU nodes with the NVIDIA container runtime.
+#
+#   docker build -t gig .                                  # CPU
+#   docker build --build-arg TORCH_VARIANT=cu130 -t gig .  # CUDA 13.0
 FROM python:3.11-slim
 
-ENV PIP_NO_CACHE_DIR=1 PYTHONUNBUFFERED=1 DVC_NO_ANALYTICS=1
+ARG TORCH_VARIANT=cpu
+ENV PIP_NO_CACHE_DIR=1 PYTHONUNBUFFERED=1 DVC_NO_ANALYTICS=1 \
+    GIG_INCEPTION_WEIGHTS=/opt/gig/weights/pt_inception-2015-12-05-6726825d.pth
 WORKDIR /opt/gig
 
+# Everything from the lock; torch and torchvision (and the CUDA libraries the lock carries for
+# the dev machines' CUDA build) from PyTorch's index for the chosen variant.
 COPY requirements.lock ./
-RUN pip install --no-deps -r requirements.lock
+RUN grep -v -E '^(torch|torchvision|triton|nvidia-[a-z0-9-]+|cuda-[a-z0-9-]+)==' requirements.lock > requirements.image \
+    && pip install --no-deps -r requirements.image \
+    && pip install --index-url "https://download.pytorch.org/whl/${TORCH_VARIANT}" \
+       "torch==2.14.1" "torchvision==0.29.1"
+
+# The FID InceptionV3 weights, fetched once at build time (checked against the hash in their
+# name) to where the evaluator looks (GIG_INCEPTION_WEIGHTS); nothing is downloaded at run time.
+RUN python -c "import os, torch.hub; os.makedirs('/opt/gig/weights'); torch.hub.download_url_to_file('https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth', os.environ['GIG_INCEPTION_WEIGHTS'], hash_prefix='6726825d', progress=False)"
 
 COPY pyproject.toml README.md ./
 COPY gig_core ./gig_core
+COPY components ./components
+COPY pipelines ./pipelines
 RUN pip install --no-deps . \
     && useradd --create-home --uid 1000 gig
 
-USER gig
+USER 1000:1000
 WORKDIR /home/gig
 ENTRYPOINT ["gig"]
 CMD ["--help"]

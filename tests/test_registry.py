@@ -196,3 +196,38 @@ def test_mlflow_models_serve_answers_with_pngs(registry, tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_racing_register_steps_leave_one_champion(tiny_run, candidates, tmp_path):
+    """Two register steps of the same good model start together against a registry whose champion
+    is the collapsed model. Run one after the other, the first wins and the second is only as
+    good (within the noise), so exactly one of them may take the alias, whichever it is."""
+    better, worse, _ = candidates
+    base = tiny_run.register_config(tmp_path)
+    register(tiny_run.register_config(tmp_path, train_dir=worse["train_dir"], evaluate_dir=worse["evaluate_dir"]),
+             progress=False)  # v1, the champion to beat
+
+    def command(name: str) -> list[str]:
+        return [sys.executable, "-m", "gig_core.cli", "register", "--quiet", "--params", str(tmp_path / "none.yaml"),
+                "--train-dir", better["train_dir"], "--evaluate-dir", better["evaluate_dir"],
+                "--out-dir", str(tmp_path / name), "--tracking-uri", base.tracking_uri,
+                "--artifact-dir", base.artifact_dir, "--catalog-dvc-file", base.catalog_dvc_file]
+
+    racers = [subprocess.Popen(command(name), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+              for name in ("a", "b")]
+    for racer in racers:
+        _, err = racer.communicate(timeout=600)
+        assert racer.returncode == 0, err[-3000:]
+    results = [json.loads((tmp_path / name / "registration.json").read_text()) for name in ("a", "b")]
+    assert sorted(r["version"] for r in results) == ["2", "3"]
+    promoted = [r for r in results if r["promotion"]["promote"]]
+    assert len(promoted) == 1, [r["promotion"]["reason"] for r in results]
+    refused = next(r for r in results if not r["promotion"]["promote"])
+    assert refused["promotion"]["champion_version"] == promoted[0]["version"]  # it lost to the other racer, not to v1
+
+    client = MlflowClient(tracking_uri=base.tracking_uri)
+    champion = client.get_model_version_by_alias("gig-generator", "champion")
+    assert str(champion.version) == promoted[0]["version"] and champion.status == "READY"
+    versions = [client.get_model_version("gig-generator", v.version)  # search results carry no aliases
+                for v in client.search_model_versions("name='gig-generator'")]
+    assert [str(v.version) for v in versions if "champion" in v.aliases] == [promoted[0]["version"]]

@@ -14,6 +14,7 @@ re-scoring the champion on the same catalog costs only generating its samples.
 from __future__ import annotations
 
 import hashlib
+import os
 import warnings
 from pathlib import Path
 
@@ -30,6 +31,12 @@ from gig_core.evaluation.bootstrap import single_thread
 from gig_core.sampling import to_float
 
 INCEPTION_WEIGHTS_NAME = "pt_inception-2015-12-05-6726825d.pth"
+INCEPTION_WEIGHTS_ENV = "GIG_INCEPTION_WEIGHTS"  # set by the Docker image, which fetches the file at build time
+
+
+def inception_weights_path(config: EvaluateConfig) -> str:
+    """evaluate.inception_weights, or else $GIG_INCEPTION_WEIGHTS."""
+    return config.inception_weights or os.environ.get(INCEPTION_WEIGHTS_ENV, "")
 
 
 class FeatureExtractorError(GigError):
@@ -67,7 +74,8 @@ class InceptionFeatureExtractor(nn.Module):
         path = Path(weights_path) if weights_path else None
         if path is None or not path.is_file():
             raise FeatureExtractorError(
-                f"feature_extractor 'inception' needs evaluate.inception_weights to point at a local copy of "
+                f"feature_extractor 'inception' needs evaluate.inception_weights (or ${INCEPTION_WEIGHTS_ENV}) to point at "
+                f"a local copy of "
                 f"{INCEPTION_WEIGHTS_NAME} (torch-fidelity's FID InceptionV3 weights); "
                 f"{'none was configured' if path is None else f'no file at {path}'}. GIG never downloads weights at run "
                 f"time: copy the file from a machine with network access, "
@@ -158,7 +166,7 @@ def catalog_extractor(config: EvaluateConfig, progress: bool = True) -> CatalogF
 def build_extractor(config: EvaluateConfig, progress: bool = True) -> nn.Module:
     builders = {
         "catalog": lambda: catalog_extractor(config, progress),
-        "inception": lambda: InceptionFeatureExtractor(config.inception_weights).eval(),
+        "inception": lambda: InceptionFeatureExtractor(inception_weights_path(config)).eval(),
         "torchscript": lambda: TorchScriptFeatureExtractor(config.torchscript_extractor).eval(),
     }
     if config.feature_extractor not in builders:
@@ -179,7 +187,7 @@ def extractor_id(config: EvaluateConfig) -> str:
     if config.feature_extractor == "catalog":
         return f"catalog-s{config.extractor_steps}"  # the network itself is keyed by the catalog version
     if config.feature_extractor == "inception":
-        return f"inception-{_file_digest(config.inception_weights)}"
+        return f"inception-{_file_digest(inception_weights_path(config))}"
     return f"torchscript-{_file_digest(config.torchscript_extractor)}"
 
 

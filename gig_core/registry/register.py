@@ -7,8 +7,12 @@ challenger's reference set (same held-out images, same feature extractor).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
@@ -32,6 +36,7 @@ from gig_core.training.trainer import GENERATOR_FILE, GRID_FILE, LOSSES_FILE
 from gig_core.training.trainer import SUMMARY_FILE as TRAIN_SUMMARY_FILE
 
 REGISTRATION_FILE = "registration.json"
+PROMOTION_ATTEMPTS = 5
 PIP_REQUIREMENTS = ["torch==2.14.1", "torchvision==0.29.1", "mlflow==3.17.2", "pandas==3.1.1", "pillow"]
 
 
@@ -50,8 +55,47 @@ def champion_bundle(client: MlflowClient, model_name: str) -> tuple[str, Generat
         version = client.get_model_version_by_alias(model_name, CHAMPION)
     except MlflowException:
         return None
-    model = mlflow.pyfunc.load_model(f"models:/{model_name}@{CHAMPION}")
-    return version.version, model.unwrap_python_model().bundle
+    model = mlflow.pyfunc.load_model(f"models:/{model_name}/{version.version}")  # the version read, even if the alias moves
+    return str(version.version), model.unwrap_python_model().bundle
+
+
+def champion_version(client: MlflowClient, model_name: str) -> str | None:
+    try:
+        return str(client.get_model_version_by_alias(model_name, CHAMPION).version)
+    except MlflowException:
+        return None
+
+
+@contextlib.contextmanager
+def promotion_lock(tracking_uri: str) -> Iterator[None]:
+    """One champion decision at a time per registry.
+
+    Two register steps racing (a scheduled run and a manual one, say) could otherwise both beat
+    the old champion and the last to write would win, better or not. A sqlite registry (the
+    laptop default) gets an exclusive lock file beside its database, so racing steps decide one
+    after the other. A tracking server offers no lock: there, register re-checks the champion
+    just before moving the alias, and the recurring pipeline runs one at a time.
+    """
+    if not tracking_uri.startswith("sqlite:///"):
+        yield
+        return
+    database = Path(tracking_uri[len("sqlite:///"):])
+    with open(database.with_name(database.name + ".promotion.lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def wait_until_ready(client: MlflowClient, model_name: str, version: str, timeout_s: float = 300) -> None:
+    """A tracking server may still be copying a new version's files; an alias must never point at one
+    that is not (or never becomes) READY."""
+    deadline = time.monotonic() + timeout_s
+    while (status := client.get_model_version(model_name, version).status) != "READY":
+        if status == "FAILED_REGISTRATION" or time.monotonic() > deadline:
+            raise RuntimeError(f"{model_name} version {version} is {status}; not moving {CHAMPION} to it")
+        time.sleep(1)
 
 
 def scalar_metrics(metrics: dict) -> dict[str, float]:
@@ -119,16 +163,22 @@ def register(config: RegisterConfig, progress: bool = True) -> dict:
         version = str(info.registered_model_version)
         client.set_registered_model_alias(config.model_name, CHALLENGER, version)
 
-        champion = champion_bundle(client, config.model_name)
-        comparison = None
-        if champion is not None:
-            comparison = compare_with_champion(*champion, eval_config, evaluate_dir, progress)
+        with promotion_lock(config.tracking_uri):
+            for _ in range(PROMOTION_ATTEMPTS):
+                champion = champion_bundle(client, config.model_name)
+                comparison = compare_with_champion(*champion, eval_config, evaluate_dir, progress) if champion else None
+                decision = decide_promotion(metrics["fid"], comparison, config.promotion_margin)
+                if not decision.promote or champion_version(client, config.model_name) == (champion[0] if champion else None):
+                    break  # nobody moved the champion while this one was being compared with it
+            else:
+                raise RuntimeError(f"the {CHAMPION} of {config.model_name} kept moving during {PROMOTION_ATTEMPTS} comparisons")
+            if decision.promote:
+                wait_until_ready(client, config.model_name, version)
+                client.set_registered_model_alias(config.model_name, CHAMPION, version)
+        if comparison is not None:
             mlflow.log_metrics({"champion_fid_rescored": comparison.champion_fid,
                                 "fid_improvement_low": comparison.improvement_low,
                                 "fid_improvement_high": comparison.improvement_high})
-        decision = decide_promotion(metrics["fid"], comparison, config.promotion_margin)
-        if decision.promote:
-            client.set_registered_model_alias(config.model_name, CHAMPION, version)
         mlflow.set_tags({"promoted": str(decision.promote), "promotion_reason": decision.reason})
 
     aliases = client.get_model_version(config.model_name, version).aliases
