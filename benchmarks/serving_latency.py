@@ -47,7 +47,7 @@ def main() -> None:
                 break
             except OSError:
                 if server.poll() is not None or time.monotonic() - started > 180:
-                    raise SystemExit("mlflow models serve did not start; run `make demo` first")
+                    raise SystemExit("mlflow models serve did not start; run `make demo` first") from None
                 time.sleep(0.5)
         print(f"server up in {time.monotonic() - started:.1f} s: {args.model} ({args.tracking_uri}), {os.cpu_count()} CPU cores")
         latencies = []

@@ -6,7 +6,7 @@ import torch
 
 from gig_core.config import EvaluateConfig
 from gig_core.evaluation.evaluate import ReferenceSet, load_evaluate_config
-from gig_core.evaluation.features import FeatureExtractorError, build_extractor, extract_features
+from gig_core.evaluation.features import FeatureExtractorError, build_extractor
 from gig_core.evaluation.sources import SampleSource
 from gig_core.data.preprocess import load_split
 

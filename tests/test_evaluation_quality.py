@@ -16,7 +16,7 @@ from PIL import Image
 
 from gig_core.config import EvaluateConfig, IngestConfig, PreprocessConfig
 from gig_core.data.ingest import ingest_catalog
-from gig_core.data.preprocess import load_split, preprocess_catalog
+from gig_core.data.preprocess import preprocess_catalog
 from gig_core.data.sample import sample_catalog_path
 from gig_core.evaluation import features as features_module
 from gig_core.evaluation.bootstrap import paired_difference_interval
