@@ -11,7 +11,7 @@ def train(data: Input[Dataset], preset: str, model_family: str, resolution: int,
     from gig_core.config import load_section
     from gig_core.training.trainer import train as train_generator
 
-    config = load_section("train", "/nonexistent/params.yaml", dict(  # defaults <- preset <- family <- these
+    config = load_section("train", None, dict(  # no params.yaml here: defaults <- family <- preset <- these
         data_dir=data.path, out_dir=model.path, preset=preset, model=model_family, resolution=resolution, steps=steps,
         batch_size=batch_size, g_channels=channels, d_channels=channels, tracking_uri=mlflow_tracking_uri,
         experiment=experiment, amp=True, channels_last=True, augment={"diffaugment": diffaugment},

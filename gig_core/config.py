@@ -306,8 +306,10 @@ def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def read_params_file(path: str | Path = DEFAULT_PARAMS) -> dict[str, Any]:
-    """The raw params.yaml mapping; a missing file means all defaults."""
+def read_params_file(path: str | Path | None = DEFAULT_PARAMS) -> dict[str, Any]:
+    """The raw params.yaml mapping; no file (None, or a missing path) means all defaults."""
+    if path is None:
+        return {}
     path = Path(path)
     if not path.exists():
         return {}
@@ -320,7 +322,7 @@ def read_params_file(path: str | Path = DEFAULT_PARAMS) -> dict[str, Any]:
 SECTIONS: dict[str, type] = _field_types(Params)
 
 
-def load_section(section: str, params_path: str | Path = DEFAULT_PARAMS, overrides: dict[str, Any] | None = None):
+def load_section(section: str, params_path: str | Path | None = DEFAULT_PARAMS, overrides: dict[str, Any] | None = None):
     """One stage's config: defaults <- preset (train) <- params.yaml section <- overrides."""
     cls = SECTIONS[section]
     from_file = read_params_file(params_path).get(section) or {}
