@@ -61,9 +61,14 @@ class GeneratorBundle:
     @classmethod
     def load(cls, path: str | Path, map_location: str = "cpu") -> "GeneratorBundle":
         data = torch.load(path, map_location=map_location, weights_only=True)
-        arch = Architecture(**data["arch"])
+        return cls.from_state(data["arch"], data["state_dict"])
+
+    @classmethod
+    def from_state(cls, arch: dict, state_dict: dict) -> "GeneratorBundle":
+        """A generator from its architecture dict and weights (generator.pt, or a checkpoint's EMA)."""
+        arch = Architecture(**arch)
         generator = build_generator(arch)
-        generator.load_state_dict(data["state_dict"])
+        generator.load_state_dict(state_dict)
         return cls(generator.eval(), arch)
 
     def save(self, path: str | Path) -> None:

@@ -104,6 +104,24 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_for_http(url: str, server, what: str, timeout_s: float = 120) -> None:
+    """Poll a local server's health URL until it answers 200; fail with its output if it dies or stalls."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        assert server.poll() is None, server.stdout.read()[-3000:]
+        assert time.monotonic() < deadline, f"{what} did not come up in {timeout_s:.0f} s"
+        time.sleep(0.5)
+
+
 @pytest.fixture(scope="session")
 def s3_endpoint():
     """moto's S3 in server mode on 127.0.0.1 (real HTTP); boto3 finds it through AWS_ENDPOINT_URL."""

@@ -7,8 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import boto3
@@ -18,7 +16,7 @@ from mlflow import MlflowClient
 
 from pipelines.compile import COMPILED, compile_pipeline
 from pipelines.schedule import parse_args, recurring_run_request
-from tests.conftest import _free_port
+from tests.conftest import _free_port, wait_for_http
 
 
 def test_compiled_yaml_is_up_to_date(tmp_path):
@@ -63,15 +61,7 @@ def mlflow_server(tmp_path, s3_endpoint):
         env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/health", timeout=2)
-            break
-        except OSError:
-            assert server.poll() is None, server.stdout.read()[-3000:]
-            assert time.monotonic() < deadline, "mlflow server did not come up in 120 s"
-            time.sleep(0.5)
+    wait_for_http(f"{url}/health", server, "mlflow server")
     yield url
     server.terminate()
     server.wait(timeout=30)

@@ -155,10 +155,9 @@ def test_mlflow_models_serve_answers_with_pngs(registry, tmp_path):
     import base64
     import json
     import os
-    import time
     import urllib.request
 
-    from tests.conftest import _free_port
+    from tests.conftest import _free_port, wait_for_http
 
     root, _ = registry
     port = _free_port()
@@ -170,17 +169,7 @@ def test_mlflow_models_serve_answers_with_pngs(registry, tmp_path):
         env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            assert server.poll() is None, server.stdout.read()[-3000:]
-            assert time.monotonic() < deadline, "mlflow models serve did not come up in 120 s"
-            time.sleep(0.5)
+        wait_for_http(f"http://127.0.0.1:{port}/ping", server, "mlflow models serve")
         body = json.dumps({"dataframe_records": [{"articleType": "Watches", "baseColour": "Black", "seed": 7, "count": 4}]})
         request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body.encode(),
                                          headers={"Content-Type": "application/json"})

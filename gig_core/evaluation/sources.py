@@ -13,7 +13,6 @@ from PIL import Image, UnidentifiedImageError
 from gig_core.config import EvaluateConfig
 from gig_core.data.preprocess import square_resize, to_rgb
 from gig_core.errors import GigError
-from gig_core.models import Architecture, build_generator
 from gig_core.sampling import GeneratorBundle
 from gig_core.training.checkpoint import CHECKPOINT_FILE
 from gig_core.training.trainer import GENERATOR_FILE
@@ -35,13 +34,10 @@ class SampleSource:
 def load_generator_file(path: Path) -> GeneratorBundle:
     """generator.pt (a train output) or checkpoint.pt (its EMA generator)."""
     state = torch.load(path, map_location="cpu", weights_only=True)
-    if "state_dict" in state:
-        return GeneratorBundle.load(path)
+    if "state_dict" in state and "arch" in state:
+        return GeneratorBundle.from_state(state["arch"], state["state_dict"])
     if "ema" in state and "arch" in state:
-        arch = Architecture(**state["arch"])
-        generator = build_generator(arch)
-        generator.load_state_dict(state["ema"])
-        return GeneratorBundle(generator.eval(), arch)
+        return GeneratorBundle.from_state(state["arch"], state["ema"])
     raise SampleSourceError(f"{path} is neither a {GENERATOR_FILE} nor a {CHECKPOINT_FILE} written by gig train")
 
 

@@ -49,21 +49,20 @@ def catalog_dvc_hash(dvc_file: str | Path) -> str:
     return str(outs[0].get("md5", ""))
 
 
-def champion_bundle(client: MlflowClient, model_name: str) -> tuple[str, GeneratorBundle] | None:
-    """(version, generator) of the current champion, or None when there is none."""
-    try:
-        version = client.get_model_version_by_alias(model_name, CHAMPION)
-    except MlflowException:
-        return None
-    model = mlflow.pyfunc.load_model(f"models:/{model_name}/{version.version}")  # the version read, even if the alias moves
-    return str(version.version), model.unwrap_python_model().bundle
-
-
 def champion_version(client: MlflowClient, model_name: str) -> str | None:
     try:
         return str(client.get_model_version_by_alias(model_name, CHAMPION).version)
     except MlflowException:
         return None
+
+
+def champion_bundle(client: MlflowClient, model_name: str) -> tuple[str, GeneratorBundle] | None:
+    """(version, generator) of the current champion, or None when there is none."""
+    version = champion_version(client, model_name)
+    if version is None:
+        return None
+    model = mlflow.pyfunc.load_model(f"models:/{model_name}/{version}")  # the version read, even if the alias moves
+    return version, model.unwrap_python_model().bundle
 
 
 @contextlib.contextmanager
@@ -109,10 +108,10 @@ def scalar_metrics(metrics: dict) -> dict[str, float]:
     return out
 
 
-def compare_with_champion(version: str, generator: GeneratorBundle, eval_config, evaluate_dir: Path,
-                          progress: bool) -> ChampionComparison:
+def compare_with_champion(version: str, generator: GeneratorBundle, reference: ReferenceSet,
+                          evaluate_dir: Path) -> ChampionComparison:
     """Re-score the champion on the challenger's reference set; paired bootstrap of the FID gap."""
-    reference = ReferenceSet(eval_config, progress)
+    eval_config = reference.config
     rescored = reference.score(SampleSource(f"champion v{version}", bundle=generator), metrics=["fid"])
     improvement, low, high = paired_difference_interval(
         frechet_distance, reference.features, rescored.inputs.fake, load_sample_features(evaluate_dir),
@@ -164,9 +163,13 @@ def register(config: RegisterConfig, progress: bool = True) -> dict:
         client.set_registered_model_alias(config.model_name, CHALLENGER, version)
 
         with promotion_lock(config.tracking_uri):
+            reference = None  # built once, on the first comparison
             for _ in range(PROMOTION_ATTEMPTS):
                 champion = champion_bundle(client, config.model_name)
-                comparison = compare_with_champion(*champion, eval_config, evaluate_dir, progress) if champion else None
+                comparison = None
+                if champion is not None:
+                    reference = reference or ReferenceSet(eval_config, progress)
+                    comparison = compare_with_champion(*champion, reference, evaluate_dir)
                 decision = decide_promotion(metrics["fid"], comparison, config.promotion_margin)
                 if not decision.promote or champion_version(client, config.model_name) == (champion[0] if champion else None):
                     break  # nobody moved the champion while this one was being compared with it
