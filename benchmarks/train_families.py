@@ -43,7 +43,7 @@ def main() -> None:
             started = time.perf_counter()
             summary = train(config, progress=False)
             row = {"seconds": round(time.perf_counter() - started, 1), "images_per_s": summary["images_per_second"],
-                   "sample_diversity": summary["sample_diversity"]}
+                   "within_class_diversity": summary["within_class_diversity"]}
             if model in ("vae", "autoencoder", "vaegan"):
                 row["heldout_recon_mse"] = round(reconstruction_mse(
                     load_parts(Path(tmp) / model / "checkpoint.pt"), heldout, variational=model != "autoencoder"), 4)

@@ -79,18 +79,21 @@ def image_folder(root: Path) -> Path:
     return root
 
 
-def plain_loop(root: Path, steps: int, warmup: int = 3) -> float:
-    """images/s of the classic loop, data loading included (it is part of the loop)."""
-    dataset = datasets.ImageFolder(str(root), transform=transforms.Compose([
-        transforms.Resize(64), transforms.CenterCrop(64), transforms.ToTensor(),
-        transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
-    ]))
+CLASSIC_TRANSFORM = transforms.Compose([
+    transforms.Resize(64), transforms.CenterCrop(64), transforms.ToTensor(),
+    transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+])
+
+
+def plain_loop(root: Path, steps: int, warmup: int = 3, transform=CLASSIC_TRANSFORM) -> tuple[float, nn.Module]:
+    """(images/s, trained generator) of the classic loop; data loading is part of the loop and of the time."""
+    dataset = datasets.ImageFolder(str(root), transform=transform)
     loader = DataLoader(dataset, batch_size=BATCH, shuffle=True, num_workers=2, drop_last=True)
     net_g, net_d = PlainGenerator(), PlainDiscriminator()
     criterion = nn.BCELoss()
     opt_d = torch.optim.Adam(net_d.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_g = torch.optim.Adam(net_g.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    done, started = 0, None
+    done, started = 0, time.perf_counter()
     while done < steps + warmup:
         for real, _ in loader:
             if done == warmup:
@@ -109,7 +112,7 @@ def plain_loop(root: Path, steps: int, warmup: int = 3) -> float:
             done += 1
             if done == steps + warmup:
                 break
-    return steps * BATCH / (time.perf_counter() - started)
+    return steps * BATCH / (time.perf_counter() - started), net_g
 
 
 def gig_images_per_second(data_dir: Path, out: Path, steps: int, **overrides) -> float:
@@ -145,7 +148,7 @@ def main() -> None:
             ours = gig_images_per_second(tmp / "pre", tmp / f"gig{round_}", args.steps + 5, model="dcgan", **fast)
             line = f"round {round_}: gig trainer, dcgan (bf16 autocast, channels_last) {ours:6.1f} images/s"
             if device == "cpu":
-                plain = plain_loop(folder, args.steps)
+                plain, _ = plain_loop(folder, args.steps)
                 ratios.append(ours / plain)
                 line += f" | plain loop (ImageFolder DataLoader, fp32) {plain:5.1f} images/s | {ratios[-1]:.2f}x"
             print(line, flush=True)

@@ -80,9 +80,9 @@ def _run_preprocess(config, args) -> None:
 
 
 def _run_train(config, args) -> None:
-    from gig_core.training.trainer import train
+    from gig_core.training.launch import launch_training
 
-    summary = train(config, progress=not args.quiet)
+    summary = launch_training(config, progress=not args.quiet)
     print(f"train: {summary['steps']} steps at {summary['images_per_second']} images/s; sample grid {summary['grid']}")
 
 

@@ -99,7 +99,7 @@ class TrainConfig:
     data_dir: str = field(default="outputs/preprocess", metadata=_help("output folder of the preprocess stage"))
     out_dir: str = field(default="outputs/train", metadata=_help("checkpoint, sample grids and loss curves go here"))
     model: str = field(
-        default="cgan", metadata=_help("family: dcgan, cgan, wgan-gp, vae, vaegan or autoencoder")
+        default="hcgan", metadata=_help("family: hcgan, cgan, dcgan, wgan-gp, vae, vaegan or autoencoder")
     )
     condition_on: list[str] = field(
         default_factory=lambda: ["articleType", "baseColour"],
@@ -109,7 +109,7 @@ class TrainConfig:
     z_dim: int = field(default=128, metadata=_help("latent size"))
     g_channels: int = field(default=32, metadata=_help("base channel count of the generator"))
     d_channels: int = field(default=32, metadata=_help("base channel count of the discriminator"))
-    embed_dim: int = field(default=32, metadata=_help("label embedding size per attribute (cgan)"))
+    embed_dim: int = field(default=32, metadata=_help("label embedding size per attribute (hcgan, cgan)"))
     steps: int = field(default=1500, metadata=_help("optimizer steps of G"))
     batch_size: int = field(default=64, metadata=_help("images per step"))
     lr_g: float = field(default=2e-4, metadata=_help("generator learning rate"))
@@ -117,6 +117,10 @@ class TrainConfig:
     beta1: float = field(default=0.5, metadata=_help("Adam beta1"))
     beta2: float = field(default=0.999, metadata=_help("Adam beta2"))
     ema_decay: float = field(default=0.999, metadata=_help("decay of the generator's moving average used for sampling"))
+    diversity_weight: float = field(
+        default=0.0, metadata=_help("weight of the mode-seeking term (MSGAN): pushes images of the same labels apart "
+                                    "when z differs (0 = off; GAN families)")
+    )
     d_steps: int = field(default=1, metadata=_help("discriminator (critic) updates per generator update"))
     regularizer: str = field(default="none", metadata=_help("discriminator penalty: none, r1 or gp (WGAN-GP)"))
     reg_weight: float = field(default=10.0, metadata=_help("weight of the discriminator penalty"))
@@ -124,13 +128,18 @@ class TrainConfig:
     kl_anneal_steps: int = field(default=500, metadata=_help("steps over which the KL weight rises from 0"))
     feature_match_weight: float = field(default=1.0, metadata=_help("weight of feature matching in the vaegan decoder loss"))
     device: str = field(default="auto", metadata=_help("auto (cuda when available), cpu, cuda or cuda:N"))
+    processes: int = field(
+        default=0, metadata=_help("training processes on this machine, one per GPU, each with its own batch_size "
+                                  "images per step (0 = one per visible GPU, or one on a CPU)")
+    )
     amp: bool = field(default=False, metadata=_help("bf16 autocast for forward passes"))
     channels_last: bool = field(default=False, metadata=_help("channels_last memory format for models and batches"))
     compile: bool = field(default=False, metadata=_help("torch.compile the models (slow start, faster steps)"))
     deterministic: bool = field(default=False, metadata=_help("torch deterministic algorithms (bit-exact resume on CPU)"))
     checkpoint_every: int = field(default=500, metadata=_help("write a resumable checkpoint every N steps (0 = end only)"))
     collapse_threshold: float = field(
-        default=0.15, metadata=_help("warn of mode collapse when sample diversity / real diversity falls below this")
+        default=0.35, metadata=_help("warn of mode collapse when, within a condition cell, fixed-noise samples vary "
+                                     "less than this fraction of the cell's real photos (0 = never)")
     )
     tracking_uri: str = field(default="", metadata=_help("MLflow URI for per-step metrics ('' = off)"))
     experiment: str = field(default="gig", metadata=_help("MLflow experiment of the per-step metrics"))
@@ -147,6 +156,7 @@ class TrainConfig:
 
 # Settings a family needs to train well; a preset and then params.yaml and flags override them.
 FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
+    "hcgan": dict(diversity_weight=0.05),  # chosen by benchmarks/generator_variants.py (benchmarks/README.md)
     "wgan-gp": dict(regularizer="gp", reg_weight=10.0, d_steps=5, lr_g=1e-4, lr_d=1e-4, beta1=0.0, beta2=0.9),
     "vae": dict(lr_g=1e-3, beta1=0.9),
     "autoencoder": dict(lr_g=1e-3, beta1=0.9),
@@ -155,7 +165,7 @@ FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
 
 # Presets set architecture and schedule together; params.yaml and the command line override them.
 TRAIN_PRESETS: dict[str, dict[str, Any]] = {
-    "demo": dict(resolution=32, g_channels=32, d_channels=32, z_dim=128, steps=1500, batch_size=64, sample_every=250),
+    "demo": dict(resolution=32, g_channels=32, d_channels=32, z_dim=128, steps=1000, batch_size=64, sample_every=250),
     "64": dict(resolution=64, g_channels=64, d_channels=64, z_dim=128, steps=20000, batch_size=64, sample_every=1000),
 }
 
@@ -183,7 +193,7 @@ class EvaluateConfig:
     )
     metrics: list[str] = field(
         default_factory=lambda: ["fid", "kid", "precision_recall", "per_class_fid", "conditional_accuracy",
-                                 "diversity", "memorization"],
+                                 "within_class_diversity", "diversity", "memorization"],
         metadata=_help("metrics to compute, by name (see gig_core/evaluation/metrics)"),
     )
     bootstrap_draws: int = field(default=200, metadata=_help("bootstrap resamples behind the FID and KID intervals"))
@@ -191,6 +201,12 @@ class EvaluateConfig:
     pr_neighbours: int = field(default=3, metadata=_help("k of the k-NN manifolds of precision/recall"))
     dc_neighbours: int = field(default=5, metadata=_help("k of the k-NN balls of density/coverage"))
     min_class_samples: int = field(default=20, metadata=_help("smallest class (real and generated) given a per-class FID"))
+    min_cell_images: int = field(
+        default=16, metadata=_help("condition cells (e.g. articleType x baseColour) with at least this many real photos "
+                                   "get a within-class diversity")
+    )
+    max_cells: int = field(default=64, metadata=_help("score at most this many condition cells, the largest first"))
+    cell_samples: int = field(default=32, metadata=_help("samples per condition cell, differing only in z"))
     memorization_ratio: float = field(
         default=0.5, metadata=_help("a sample is a copy when its nearest training image is closer than this fraction "
                                     "of the median real-to-real nearest-neighbour distance")
@@ -203,6 +219,8 @@ class EvaluateConfig:
     kid_subset_size: int = field(default=100, metadata=_help("KID subset size (capped at the sample count)"))
     batch_size: int = field(default=256, metadata=_help("images per batch when generating and extracting"))
     seed: int = field(default=0, metadata=_help("seed of the generated evaluation samples"))
+    device: str = field(default="auto", metadata=_help("where samples are made and features extracted: auto (cuda when "
+                                                       "available), cpu, cuda or cuda:N"))
     report: bool = field(default=True, metadata=_help("write report.html (self-contained) next to metrics.json"))
 
 
@@ -219,6 +237,11 @@ class RegisterConfig:
     promotion_margin: float = field(
         default=0.0, metadata=_help("FID points by which the challenger must beat the champion, beyond the bootstrap "
                                     "noise, to be promoted")
+    )
+    min_within_class_diversity: float = field(
+        default=0.5, metadata=_help("refuse promotion, whatever the FID, when the challenger's within_class_diversity "
+                                    "(spread within a condition cell relative to its real photos) is below this "
+                                    "(0 = no veto)")
     )
 
 

@@ -18,6 +18,7 @@ from torch import nn
 from torchvision.utils import make_grid
 
 from gig_core.atomic import atomic_file
+from gig_core.device import module_device
 from gig_core.models import Architecture, build_generator
 
 
@@ -71,6 +72,11 @@ class GeneratorBundle:
         generator.load_state_dict(state_dict)
         return cls(generator.eval(), arch)
 
+    def to(self, device: torch.device | str) -> "GeneratorBundle":
+        """Move the generator (in place) to `device`; samples still come back on the CPU."""
+        self.generator.to(device)
+        return self
+
     def save(self, path: str | Path) -> None:
         with atomic_file(path) as handle:
             torch.save({"arch": self.arch.to_dict(), "state_dict": self.generator.state_dict()}, handle)
@@ -113,7 +119,7 @@ class GeneratorBundle:
         """(n, z_dim) latents -> (n, 3, R, R) uint8 images, in eval mode."""
         if self.arch.conditional and labels is None:
             raise ValueError("a conditional generator needs labels; see GeneratorBundle.encode")
-        device = next(self.generator.parameters()).device
+        device = module_device(self.generator)
         was_training = self.generator.training
         self.generator.eval()
         chunks = []

@@ -8,6 +8,14 @@ from pathlib import Path
 from gig_core.config import load_params
 
 
+def _variety(metrics: dict) -> str:
+    if "within_class_diversity" not in metrics:
+        return "within-class diversity not measured (add within_class_diversity to evaluate.metrics)"
+    return (f"within-class diversity {metrics['within_class_diversity']:.2f} of real photos' "
+            f"(worst cell {metrics['within_class_diversity_worst_cell']}: {metrics['within_class_diversity_worst']:.2f}; "
+            f"{metrics['within_class_cells']} cells)")
+
+
 def print_summary(params_path: str = "params.yaml") -> None:
     import mlflow
     from mlflow import MlflowClient
@@ -28,6 +36,7 @@ GIG demo done.
   sample grid : {Path(params.train.out_dir) / GRID_FILE}  (one row per articleType: {rows})
   loss curves : dvc plots show  (data: {params.train.out_dir}/losses.csv)
   metrics     : FID {metrics['fid']:.3f} [{metrics['fid_ci_low']:.3f}, {metrics['fid_ci_high']:.3f}]  KID {metrics['kid_mean']:.4f} +/- {metrics['kid_std']:.4f}  precision {metrics['precision']:.3f}  recall {metrics['recall']:.3f}  (dvc metrics show)
+  variety     : {_variety(metrics)}
   evaluation  : {Path(params.evaluate.out_dir) / 'report.html'}  (per-class FID, conditional accuracy, memorization {metrics['memorized_share']:.1%} copies)
   model       : {version.name} version {version.version}, aliases {sorted(version.aliases)}  [{registration['promotion']['reason']}]
   MLflow UI   : .venv/bin/mlflow ui --backend-store-uri {params.register.tracking_uri}   then open http://127.0.0.1:5000

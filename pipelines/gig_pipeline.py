@@ -29,7 +29,7 @@ def _with_credentials(task: dsl.PipelineTask) -> dsl.PipelineTask:
 def gig_pipeline(
     catalog_uri: str,
     mlflow_tracking_uri: str,
-    model_family: str = "cgan",
+    model_family: str = "hcgan",
     preset: str = "demo",
     resolution: int = 32,
     steps: int = 1500,
@@ -40,6 +40,8 @@ def gig_pipeline(
     experiment: str = "gig",
     model_name: str = "gig-generator",
     promotion_margin: float = 0.0,
+    min_within_class_diversity: float = 0.5,
+    min_cell_images: int = 16,
     evaluation_cache_dir: str = "/tmp/gig_cache",
     gpu_accelerator: str = "nvidia.com/gpu",
     gpu_limit: int = 1,
@@ -50,14 +52,16 @@ def gig_pipeline(
     data = preprocess(catalog=ingested.outputs["catalog"], resolution=resolution, holdout_fraction=holdout_fraction)
     trained = _with_credentials(train(
         data=data.outputs["data"], preset=preset, model_family=model_family, resolution=resolution, steps=steps,
-        batch_size=batch_size, channels=channels, diffaugment=diffaugment, mlflow_tracking_uri=mlflow_tracking_uri,
-        experiment=experiment,
+        batch_size=batch_size, channels=channels, diffaugment=diffaugment, processes=gpu_limit,
+        mlflow_tracking_uri=mlflow_tracking_uri, experiment=experiment,
     ))
     trained.set_accelerator_type(gpu_accelerator).set_accelerator_limit(gpu_limit)
     kubernetes.add_node_selector_json(trained, train_node_selector)
     kubernetes.add_toleration_json(trained, train_tolerations)
-    scored = evaluate(data=data.outputs["data"], model=trained.outputs["model"], cache_dir=evaluation_cache_dir)
+    scored = evaluate(data=data.outputs["data"], model=trained.outputs["model"], cache_dir=evaluation_cache_dir,
+                      min_cell_images=min_cell_images)
     _with_credentials(register(
         model=trained.outputs["model"], evaluation=scored.outputs["evaluation"], mlflow_tracking_uri=mlflow_tracking_uri,
         experiment=experiment, model_name=model_name, promotion_margin=promotion_margin,
+        min_within_class_diversity=min_within_class_diversity,
     ))

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m pipelines.schedule --host https://kfp.example.com \\
         --catalog-uri s3://shop-catalog/current/ --mlflow-tracking-uri https://mlflow.example.com \\
-        [--cron "0 0 3 * * *"] [--experiment gig] [--param steps=3000 --param model_family=cgan]
+        [--cron "0 0 3 * * *"] [--experiment gig] [--param steps=3000 --param model_family=hcgan]
 
 One run at a time (max_concurrency=1: a slow night never overlaps the next), and no catch-up
 (a paused schedule does not replay the nights it missed). The cron has six fields, seconds

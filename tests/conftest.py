@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from gig_core.config import EvaluateConfig, IngestConfig, PreprocessConfig, RegisterConfig, TrainConfig
+from gig_core.config import FAMILY_DEFAULTS, EvaluateConfig, IngestConfig, PreprocessConfig, RegisterConfig, TrainConfig
 from gig_core.data.ingest import ingest_catalog
 from gig_core.data.preprocess import preprocess_catalog
 from gig_core.data.sample import sample_catalog_path
@@ -46,8 +46,10 @@ def make_tiny_catalog(root: Path, per_type: int = TINY_PER_TYPE) -> Path:
 
 
 def tiny_train_config(data_dir: Path, out_dir: Path, **overrides) -> TrainConfig:
+    """Small models and a short run of the default family (or `model=`), with the family's own settings."""
+    family = FAMILY_DEFAULTS.get(overrides.get("model", TrainConfig.model), {})
     values = dict(
-        data_dir=str(data_dir), out_dir=str(out_dir), g_channels=16, d_channels=16, embed_dim=8, z_dim=32,
+        diversity_weight=family.get("diversity_weight", 0.0), data_dir=str(data_dir), out_dir=str(out_dir), g_channels=16, d_channels=16, embed_dim=8, z_dim=32,
         steps=60, batch_size=16, sample_every=30, log_every=10, grid_columns=4, lr_g=1e-3, lr_d=1e-3,
         collapse_threshold=0.0,  # tiny runs are meant to be short, not good
     )
@@ -69,6 +71,7 @@ class TinyRun:
             train_dir=self.train.out_dir, evaluate_dir=self.evaluate.out_dir, out_dir=str(registry / "register"),
             tracking_uri=f"sqlite:///{registry / 'mlflow.db'}", artifact_dir=str(registry / "artifacts"),
             catalog_dvc_file=str(registry / "missing.dvc"),
+            min_within_class_diversity=0.0,  # these tests are about the FID rule; the veto has its own tests
         )
         values.update(overrides)
         return RegisterConfig(**values)
@@ -88,6 +91,7 @@ def tiny_run(tmp_path_factory, tiny_catalog) -> TinyRun:
     evaluate_config = EvaluateConfig(
         data_dir=preprocess.out_dir, train_dir=train_config.out_dir, out_dir=str(root / "evaluate"),
         cache_dir=str(root / "cache"), extractor_steps=100,
+        min_cell_images=4,  # the tiny catalog's largest articleType x baseColour cell has 15 photos
     )
     ingest_catalog(ingest, progress=False)
     preprocess_catalog(preprocess, progress=False)

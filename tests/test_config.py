@@ -32,7 +32,8 @@ def test_repo_params_file_loads():
 
     params = load_params(REPO / "params.yaml")
     assert params.ingest.source == "data"
-    assert params.train.model == "cgan" and params.train.resolution == params.preprocess.resolution
+    assert params.train.model == "hcgan" and params.train.resolution == params.preprocess.resolution
+    assert params.train.diversity_weight == 0.05  # the family's setting, from FAMILY_DEFAULTS
 
 
 def test_cli_flags_become_nested_overrides():

@@ -39,7 +39,7 @@ def test_dvc_repro_runs_everything_once_then_only_what_changed(tmp_path, tiny_ca
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["preprocess"]["holdout_fraction"] = 0.25
     params["train"].update(g_channels=16, d_channels=16, z_dim=32, embed_dim=8, steps=20, batch_size=16, sample_every=10)
-    params["evaluate"]["extractor_steps"] = 50
+    params["evaluate"].update(extractor_steps=50, min_cell_images=4)  # the tiny catalog's cells are small
     (project / "params.yaml").write_text(yaml.safe_dump(params))
     shutil.copytree(tiny_catalog, project / "data")
     _run(["git", "init", "-q"], project)
@@ -57,8 +57,9 @@ def test_dvc_repro_runs_everything_once_then_only_what_changed(tmp_path, tiny_ca
 
     metrics = _dvc("metrics", "show", cwd=project)
     assert "fid" in metrics and "kid_mean" in metrics and "fid_ci_low" in metrics and "precision" in metrics
+    assert "within_class_diversity" in metrics
     plots = _dvc("plots", "show", "--json", cwd=project)
-    for figure in ("samples", "real", "nearest_pairs", "interpolations"):
+    for figure in ("samples", "real", "nearest_pairs", "interpolations", "within_class"):
         assert f"outputs/evaluate/report/{figure}.png" in plots  # the report's figures are DVC plots
     client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
     versions = client.search_model_versions("name='gig-generator'")

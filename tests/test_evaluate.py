@@ -13,7 +13,7 @@ from gig_core.data.preprocess import load_split
 
 def test_metrics_file(tiny_run):
     metrics = json.loads((Path(tiny_run.evaluate.out_dir) / "metrics.json").read_text())
-    assert metrics["fid"] > 0 and metrics["kid_std"] >= 0 and metrics["diversity"] > 0
+    assert metrics["fid"] > 0 and metrics["kid_std"] >= 0 and metrics["overall_spread"] > 0
     assert metrics["fid_ci_low"] < metrics["fid_ci_high"] and metrics["kid_ci_low"] < metrics["kid_ci_high"]
     assert 0 <= metrics["precision"] <= 1 and 0 <= metrics["recall"] <= 1 and 0 <= metrics["memorized_share"] <= 1
     assert metrics["num_samples"] == len(load_split(tiny_run.preprocess.out_dir, "heldout"))

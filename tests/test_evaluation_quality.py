@@ -128,7 +128,7 @@ def test_ms_ssim_sees_a_collapsed_generator(sample_reference):
     varied = score(sample_reference, "held-out", sample_reference.images)
     collapsed = score(sample_reference, "one image", sample_reference.images[:1].repeat(200, 1, 1, 1))
     assert varied["ms_ssim"] == pytest.approx(varied["ms_ssim_real"]) and varied["ms_ssim"] < 0.6
-    assert collapsed["ms_ssim"] == pytest.approx(1.0) and collapsed["diversity"] == pytest.approx(0.0, abs=1e-6)
+    assert collapsed["ms_ssim"] == pytest.approx(1.0) and collapsed["overall_spread"] == pytest.approx(0.0, abs=1e-6)
 
 
 def test_reference_features_are_cached_per_catalog_split_and_extractor(sample_reference, monkeypatch):
@@ -194,3 +194,97 @@ def test_gig_evaluate_samples_dir(sample_reference, tmp_path):
                              cfg.data_dir, "--cache-dir", cfg.cache_dir, "--out-dir", str(tmp_path / "e2"),
                              "--params", str(tmp_path / "none.yaml")], capture_output=True, text=True, timeout=600)
     assert failed.returncode == 2 and "unreadable image(s)" in failed.stderr and "broken.png" in failed.stderr
+
+
+class PhotoLookup(torch.nn.Module):
+    """A stand-in generator that answers with real training photos of the requested condition cell:
+    z picks the photo (varied), or every z gets the cell's first photo (collapsed, like a
+    generator that ignores its noise)."""
+
+    def __init__(self, images: torch.Tensor, labels: dict[str, torch.Tensor], varied: bool, blur: bool = False):
+        super().__init__()
+        self.images, self.labels, self.varied = images, labels, varied
+        if blur:
+            self.images = TF.gaussian_blur(images, kernel_size=7, sigma=2.0)
+        self.anchor = torch.nn.Parameter(torch.zeros(()))  # sampling asks a generator for its device
+
+    def forward(self, z: torch.Tensor, labels: dict[str, torch.Tensor]) -> torch.Tensor:
+        picks = []
+        for i in range(len(z)):
+            match = torch.nonzero(torch.stack([self.labels[a] == labels[a][i] for a in labels]).all(0)).flatten()
+            if not len(match):  # a held-out-only combination: any photo of the articleType
+                match = torch.nonzero(self.labels["articleType"] == labels["articleType"][i]).flatten()
+            k = int(z[i].abs().sum() * 1e4) % len(match) if self.varied else 0
+            picks.append(match[k])
+        return self.images[torch.stack(picks)].float() / 127.5 - 1  # (B, 3, R, R) in [-1, 1]
+
+
+def photo_lookup(reference: ReferenceSet, varied: bool, blur: bool = False):
+    from gig_core.models import Architecture
+    from gig_core.sampling import GeneratorBundle
+
+    train = reference.train_split()
+    attributes = ["articleType", "baseColour"]
+    arch = Architecture(model="cgan", resolution=reference.resolution, z_dim=8, g_channels=0, d_channels=0,
+                        vocab={a: reference.vocab[a] for a in attributes})
+    return GeneratorBundle(PhotoLookup(train.images, {a: train.labels[a] for a in attributes}, varied, blur), arch)
+
+
+def test_within_class_diversity_tells_real_variety_from_one_image_per_cell(sample_reference):
+    varied = sample_reference.score(SampleSource("real photos of each cell", bundle=photo_lookup(sample_reference, True)))
+    collapsed = sample_reference.score(SampleSource("one photo per cell", bundle=photo_lookup(sample_reference, False)))
+    v, c = varied.result.values, collapsed.result.values
+    assert v["within_class_cells"] == c["within_class_cells"] >= 20  # articleType x baseColour cells of >= 16 photos
+    assert 0.8 < v["within_class_diversity"] < 1.2 and v["within_class_diversity_worst"] > 0.5, v
+    assert v["cell_recall"] > 0.5 and v["z_sensitivity"] == pytest.approx(v["z_sensitivity_real"], rel=0.25)
+    assert c["within_class_diversity"] == c["within_class_diversity_worst"] == 0.0
+    assert c["cell_recall"] < 0.1 and c["z_sensitivity"] == 0.0
+    # The old headline was fooled: across cells the collapsed 'generator' still differs by class.
+    assert c["overall_spread"] > 0.7
+    cells = collapsed.result.details["cells"]
+    assert set(cells) == set(c["per_cell_diversity"]) and all(" / " in name for name in cells)
+
+
+def test_todays_demo_model_is_refused_by_the_diversity_veto(sample_reference):
+    """tests/data/demo_cgan_before_issue10.pt is the generator `make demo` trained before the
+    within-class work (commit de2ee4d): 16 near-identical T-shirts per request, FID 12.1."""
+    from gig_core.config import RegisterConfig
+    from gig_core.registry.promotion import DiversityFloor
+    from gig_core.sampling import GeneratorBundle
+
+    bundle = GeneratorBundle.load(Path(__file__).parent / "data" / "demo_cgan_before_issue10.pt")
+    values = sample_reference.score(SampleSource("demo model before #10", bundle=bundle)).result.values
+    assert values["within_class_diversity"] < 0.35 and values["cell_recall"] < 0.1, values
+    assert values["z_sensitivity"] < 0.5 * values["z_sensitivity_real"]
+    floor = DiversityFloor(values["within_class_diversity"], values["within_class_diversity_worst_cell"],
+                           values["within_class_diversity_worst"], RegisterConfig().min_within_class_diversity)
+    better_fid = ChampionComparison("1", champion_fid=values["fid"] + 50, improvement=50, improvement_low=40,
+                                    improvement_high=60, confidence=0.95)
+    for champion in (None, better_fid):  # no champion yet, or one it beats on FID by far
+        decision = decide_promotion(values["fid"], champion, diversity=floor)
+        assert not decision.promote and "within-class diversity" in decision.reason
+        assert values["within_class_diversity_worst_cell"] in decision.reason
+
+
+def test_promotion_vetoes_a_collapsed_challenger_whose_fid_beats_the_champion(sample_reference):
+    """The champion varies (blurred real photos of each requested cell); the challenger answers
+    every request for a cell with the same sharp photo. Its FID is lower beyond the noise, so the
+    FID rule alone would promote it; the diversity veto refuses it and says why."""
+    from gig_core.config import RegisterConfig
+    from gig_core.registry.promotion import DiversityFloor
+
+    cfg = sample_reference.config
+    champion = sample_reference.score(SampleSource("blurred, varied", bundle=photo_lookup(sample_reference, True, True)))
+    challenger = sample_reference.score(SampleSource("one photo per cell", bundle=photo_lookup(sample_reference, False)))
+    c = challenger.result.values
+    gain, low, high = paired_difference_interval(frechet_distance, sample_reference.features, champion.inputs.fake,
+                                                 challenger.inputs.fake, cfg.bootstrap_draws, cfg.confidence)
+    comparison = ChampionComparison("1", champion.result.values["fid"], gain, low, high, cfg.confidence)
+    assert c["fid"] < comparison.champion_fid and decide_promotion(c["fid"], comparison).promote  # FID alone: promote
+    assert champion.result.values["within_class_diversity"] > 0.5 > c["within_class_diversity"] == 0.0
+    floor = DiversityFloor(c["within_class_diversity"], c["within_class_diversity_worst_cell"],
+                           c["within_class_diversity_worst"], RegisterConfig().min_within_class_diversity)
+    decision = decide_promotion(c["fid"], comparison, diversity=floor)
+    assert not decision.promote, decision
+    assert decision.reason.startswith("within-class diversity 0.000 is below register.min_within_class_diversity 0.5 "
+                                      "(worst cell ")

@@ -43,3 +43,19 @@ def test_vae_encoder_gives_mean_and_bounded_log_variance():
 def test_unknown_family_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown model family 'vqgan'"):
         build_generator(Architecture(model="vqgan", resolution=32, z_dim=8, g_channels=8, d_channels=8))
+
+
+def test_hcgan_feeds_the_noise_to_every_block():
+    """Changing only the z chunk of one block changes the image: no block can be indifferent to z."""
+    arch = Architecture(model="hcgan", resolution=32, z_dim=16, g_channels=8, d_channels=8, embed_dim=4,
+                        vocab={"articleType": ["a", "b"], "baseColour": ["x", "y", "z"]})
+    generator = build_generator(arch).train()  # batch statistics: an untrained net's running ones flatten everything
+    labels = {"articleType": torch.tensor([1, 1]), "baseColour": torch.tensor([2, 2])}
+    chunk = generator.chunk
+    for block in range(len(generator.blocks)):
+        z = torch.randn(1, 16).repeat(2, 1)
+        start = 16 - (len(generator.blocks) - block) * chunk
+        z[1, start:start + chunk] = torch.randn(chunk)
+        images = generator(z, labels)
+        assert not torch.allclose(images[0], images[1]), f"block {block} ignores its z chunk"
+    assert generator(torch.randn(4, 16), {a: t.repeat(2) for a, t in labels.items()}).shape == (4, 3, 32, 32)

@@ -78,7 +78,9 @@ def test_pipeline_runs_locally_against_mlflow_server_with_s3_artifacts(tmp_path,
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "kfp"))
     common = dict(catalog_uri=str(tiny_catalog), mlflow_tracking_uri=mlflow_server, model_family="cgan", preset="demo",
                   resolution=32, batch_size=16, channels=16, holdout_fraction=0.25,
-                  evaluation_cache_dir=str(tmp_path / "cache"))
+                  evaluation_cache_dir=str(tmp_path / "cache"),
+                  min_cell_images=4,  # the tiny catalog's cells are small
+                  min_within_class_diversity=0.0)  # 40 steps make no varied model; this test is about the plumbing
     gig_pipeline(steps=40, **common)
     client = MlflowClient(tracking_uri=mlflow_server)
     champion = client.get_model_version_by_alias("gig-generator", "champion")

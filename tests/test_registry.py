@@ -45,7 +45,7 @@ def candidates(tiny_run, tmp_path_factory):
     from gig_core.sampling import GeneratorBundle
 
     root = tmp_path_factory.mktemp("collapsed")
-    train(tiny_train_config(Path(tiny_run.preprocess.out_dir), root / "train", steps=0), progress=False)
+    train(tiny_train_config(Path(tiny_run.preprocess.out_dir), root / "train", model="cgan", steps=0), progress=False)
     bundle = GeneratorBundle.load(root / "train" / "generator.pt")
     with torch.no_grad():
         bundle.generator.body.to_rgb.weight.zero_()
@@ -220,3 +220,35 @@ def test_racing_register_steps_leave_one_champion(tiny_run, candidates, tmp_path
     versions = [client.get_model_version("gig-generator", v.version)  # search results carry no aliases
                 for v in client.search_model_versions("name='gig-generator'")]
     assert [str(v.version) for v in versions if "champion" in v.aliases] == [promoted[0]["version"]]
+
+
+def test_register_vetoes_a_challenger_that_ignores_z(tiny_run, tmp_path):
+    """Through the real register stage: the champion is the tiny trained generator; the challenger
+    is a conditional DCGAN with its noise input cut, so each condition cell gets one image. The
+    veto refuses it, and the reason reaches registration.json and the MLflow run. (That such a
+    model can have the lower FID is shown on the full sample catalog in test_evaluation_quality.py.)"""
+    import torch
+
+    from gig_core.sampling import GeneratorBundle
+
+    train_dir, evaluate_dir = tmp_path / "ignores_z" / "train", tmp_path / "ignores_z" / "evaluate"
+    train(tiny_train_config(Path(tiny_run.preprocess.out_dir), train_dir, model="cgan"), progress=False)
+    bundle = GeneratorBundle.load(train_dir / "generator.pt")
+    with torch.no_grad():
+        bundle.generator.body.convs[0].weight[:bundle.arch.z_dim] = 0  # z no longer reaches the images
+    bundle.save(train_dir / "generator.pt")
+    evaluate(type(tiny_run.evaluate)(**{**tiny_run.evaluate.__dict__, "train_dir": str(train_dir),
+                                         "out_dir": str(evaluate_dir)}), progress=False)
+    assert json.loads((evaluate_dir / "metrics.json").read_text())["within_class_diversity"] == 0.0
+
+    first = register(tiny_run.register_config(tmp_path), progress=False)  # the tiny trained generator
+    assert first["aliases"] == ["challenger", "champion"]
+    second = register(tiny_run.register_config(tmp_path, min_within_class_diversity=0.3, train_dir=str(train_dir),
+                                               evaluate_dir=str(evaluate_dir)), progress=False)
+    promotion = second["promotion"]
+    assert not promotion["promote"] and second["aliases"] == ["challenger"]
+    assert promotion["reason"].startswith("within-class diversity 0.000 is below register.min_within_class_diversity 0.3")
+    assert promotion["within_class_diversity"] == 0.0
+    client = MlflowClient(tracking_uri=tiny_run.register_config(tmp_path).tracking_uri)
+    assert client.get_model_version_by_alias("gig-generator", "champion").version == 1
+    assert "within-class diversity" in client.get_run(second["run_id"]).data.tags["promotion_reason"]

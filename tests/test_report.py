@@ -29,10 +29,15 @@ def chromium(*args: str, profile: Path) -> subprocess.CompletedProcess:
 
 
 def test_report_is_self_contained(tiny_run):
+    import json
+
     page = (Path(tiny_run.evaluate.out_dir) / "report.html").read_text()
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)  # nothing fetched from anywhere
-    assert page.count("data:image/png;base64,") == 4  # samples, real, nearest pairs, interpolations
-    for key in ("samples", "real", "nearest_pairs", "interpolations"):
+    cells = json.loads((Path(tiny_run.evaluate.out_dir) / "metrics.json").read_text())["within_class_cells"]
+    assert cells >= 3 and "<table id=cells>" in page
+    # samples, real, nearest pairs, within-class rows, interpolations; and each cell's strip in the per-cell table
+    assert page.count("data:image/png;base64,") == 5 + min(cells, 24)
+    for key in ("samples", "real", "nearest_pairs", "interpolations", "within_class"):
         assert (Path(tiny_run.evaluate.out_dir) / "report" / f"{key}.png").is_file()
 
 
@@ -42,7 +47,7 @@ def test_report_renders_in_headless_chromium(tiny_run, tmp_path):
     dom = chromium("--dump-dom", report.as_uri(), profile=tmp_path / "profile")
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert "<table id=\"metrics\">" in dom.stdout and ">fid<" in dom.stdout and ">precision<" in dom.stdout
-    assert dom.stdout.count("<figure") == 4
+    assert dom.stdout.count("<figure") == 5 and "Within-class diversity per condition cell" in dom.stdout
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / "evaluation_report.png"

@@ -19,6 +19,8 @@ from torch import nn
 from gig_core.atomic import atomic_file, write_json
 from gig_core.config import EvaluateConfig, build
 from gig_core.data.preprocess import TensorSplit, load_split, load_summary, load_vocab
+from gig_core.device import resolve_device
+from gig_core.evaluation.cells import RealPool, build_cells
 from gig_core.evaluation.features import build_extractor, cached_split_features, catalog_extractor, extract_features
 from gig_core.evaluation.inputs import EvaluationInputs
 from gig_core.evaluation.metrics import check_metric_names, compute_metrics
@@ -48,9 +50,11 @@ class ReferenceSet:
     def __init__(self, config: EvaluateConfig, progress: bool = True):
         check_metric_names(config.metrics)
         self.config = config
-        self.extractor: nn.Module = build_extractor(config, progress)
+        self.device = resolve_device(config.device)
+        self.extractor: nn.Module = build_extractor(config, progress).to(self.device)
         heldout = load_split(config.data_dir, "heldout")
         self.images = heldout.images  # (N, 3, R, R) uint8
+        self.labels = heldout.labels
         if len(self.images) < 2:
             raise ValueError(f"{config.data_dir}: the held-out split has {len(self.images)} images; raise holdout_fraction")
         self.vocab = load_vocab(config.data_dir)
@@ -59,6 +63,7 @@ class ReferenceSet:
         self.fingerprint = load_summary(config.data_dir)["fingerprint"]
         self._train: TensorSplit | None = None
         self._train_features: torch.Tensor | None = None
+        self._pool: RealPool | None = None
 
     @property
     def resolution(self) -> int:
@@ -75,11 +80,22 @@ class ReferenceSet:
             self._train_features = cached_split_features(self.config, "train", self.train_split().images, self.extractor)
         return self._train_features
 
+    def real_pool(self) -> RealPool:
+        """Held-out and training photos together, for the per-cell real spread."""
+        if self._pool is None:
+            train = self.train_split()
+            self._pool = RealPool(
+                heldout=self.images, train=train.images,
+                labels={a: torch.cat([self.labels[a], train.labels[a]]) for a in self.labels},
+                features=torch.cat([self.features, self.train_features()]), vocab=self.vocab,
+            )
+        return self._pool
+
     def samples(self, source: SampleSource) -> tuple[torch.Tensor, list[dict[str, str]] | None]:
         """(M, 3, R, R) uint8 samples and the attributes each was asked for (None: unlabelled)."""
         if source.images is not None:
             return source.images, None
-        bundle = source.bundle
+        bundle = source.bundle.to(self.device)
         conditional = bundle.arch.conditional
         labels = bundle.encode(self.rows, unknown="random", seed=self.config.seed) if conditional else None
         fakes = bundle.sample(len(self.images), labels, seed=self.config.seed, batch_size=self.config.batch_size)
@@ -99,8 +115,9 @@ class ReferenceSet:
             real_images=self.images, fake_images=fakes,
             train=self.train_features() if "memorization" in names else torch.empty(0, self.features.shape[1]),
             real_rows=self.rows, fake_rows=fake_rows, vocab=self.vocab,
-            classifier=(self.extractor if self.config.feature_extractor == "catalog" else catalog_extractor(self.config))
-            if needs_classifier else None,
+            classifier=(self.extractor if self.config.feature_extractor == "catalog"
+                        else catalog_extractor(self.config).to(self.device)) if needs_classifier else None,
+            cells=build_cells(self, source, fakes, self.extractor) if "within_class_diversity" in names else None,
         )
         result = compute_metrics(names, inputs)
         result.values.update(num_samples=len(fakes), feature_extractor=self.config.feature_extractor,

@@ -27,6 +27,7 @@ from gig_core.atomic import atomic_file
 from gig_core.config import EvaluateConfig
 from gig_core.errors import GigError
 from gig_core.data.preprocess import load_split, load_summary, load_vocab
+from gig_core.device import module_device
 from gig_core.evaluation.bootstrap import single_thread
 from gig_core.sampling import to_float
 
@@ -193,9 +194,11 @@ def extractor_id(config: EvaluateConfig) -> str:
 
 @torch.no_grad()
 def extract_features(extractor: nn.Module, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """(N, 3, R, R) uint8 -> (N, F) float64, in batches."""
+    """(N, 3, R, R) uint8 -> (N, F) float64 on the CPU, in batches on the extractor's device."""
     extractor.eval()
-    parts = [extractor(images[i:i + batch_size]).double() for i in range(0, len(images), batch_size)]
+    device = module_device(extractor)
+    parts = [extractor(images[i:i + batch_size].to(device, non_blocking=True)).double().cpu()
+             for i in range(0, len(images), batch_size)]
     return torch.cat(parts)
 
 

@@ -6,11 +6,15 @@ Built once per evaluation (evaluate.py) so each metric module only does its own 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from gig_core.config import EvaluateConfig
+
+if TYPE_CHECKING:
+    from gig_core.evaluation.cells import CellSet
 
 
 @dataclass
@@ -25,6 +29,7 @@ class EvaluationInputs:
     fake_rows: list[dict[str, str]] | None  # attributes each sample was asked for; None for an unlabelled folder
     classifier: nn.Module | None  # the catalog classifier (conditional accuracy), or None when unavailable
     vocab: dict[str, list[str]]  # class names of each labelled attribute, as the classifier indexes them
+    cells: CellSet | None = None  # several samples per condition cell next to its real photos (within-class metrics)
 
     @property
     def class_attribute(self) -> str | None:

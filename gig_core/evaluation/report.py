@@ -21,6 +21,7 @@ from gig_core.sampling import grid_image, save_png
 REPORT_FILE = "report.html"
 FIGURES_DIR = "report"
 PER_ROW = 8
+CELLS_SHOWN = 24  # cells whose samples and real photos the per-cell table shows inline
 
 EXPLAINED = {
     "fid": "Frechet distance of feature statistics; lower is better",
@@ -30,9 +31,21 @@ EXPLAINED = {
     "density": "real-image neighbourhoods each sample falls in; about 1 for real-like samples",
     "coverage": "share of real-image neighbourhoods holding a sample",
     "per_class_fid_worst": "FID of the worst class",
-    "diversity": "pairwise feature distance of samples over that of real images; near 0 is mode collapse",
-    "ms_ssim": "MS-SSIM of same-class sample pairs; lower is more varied (compare ms_ssim_real)",
-    "ms_ssim_real": "MS-SSIM of same-class real pairs",
+    "within_class_diversity": "spread of samples within one condition cell over that of the cell's real photos, "
+                              "mean over cells (smaller of feature and pixel views); about 1 is real-like, near 0 "
+                              "is one image per product type",
+    "within_class_diversity_worst": "the same for the worst cell",
+    "within_class_diversity_feature": "feature-space view of within_class_diversity, mean over cells",
+    "within_class_diversity_pixel": "pixel-space view (16x16 thumbnails), mean over cells",
+    "cell_recall": "share of a cell's real photos inside its samples' manifold, mean over cells",
+    "cell_coverage": "share of a cell's real-photo neighbourhoods holding one of its samples, mean over cells",
+    "within_class_cells": "condition cells scored",
+    "z_sensitivity": "share of the samples' pixel spread that z alone produces (0: the generator ignores z)",
+    "z_sensitivity_real": "the same share for real photos (spread within a cell over spread across cells)",
+    "overall_spread": "pairwise feature spread of all samples over that of real images; class differences count, "
+                      "so one image per class can score near 1 (see within_class_diversity)",
+    "ms_ssim": "MS-SSIM of sample pairs asked for the same attributes; lower is more varied (compare ms_ssim_real)",
+    "ms_ssim_real": "MS-SSIM of real pairs from one condition cell",
     "memorized_share": "share of samples closer to a training image than the copy threshold",
     "memorized_share_real": "the same share for held-out real images (what chance gives)",
     "memorization_flag": "1 when memorized_share exceeds evaluate.memorization_max_share",
@@ -93,6 +106,35 @@ def interpolations(bundle, rows: list[dict[str, str]], steps: int = PER_ROW, lin
     return grid_image(bundle.from_latents(z, labels), steps)
 
 
+def cell_rows(cell_images: dict[str, tuple[torch.Tensor, torch.Tensor]], names: list[str]) -> Image.Image:
+    """One row per cell: PER_ROW samples, a blank, then PER_ROW real photos of the cell."""
+    blank = torch.full_like(next(iter(cell_images.values()))[0][0], 255)
+    pad = lambda images: [*images[:PER_ROW]] + [blank] * (PER_ROW - min(PER_ROW, len(images)))  # noqa: E731
+    cells = []
+    for name in names:
+        fakes, reals = cell_images[name]
+        cells += pad(fakes) + [blank] + pad(reals)
+    return grid_image(torch.stack(cells), 2 * PER_ROW + 1)
+
+
+def notice_image() -> Image.Image:
+    """A small blank placeholder for a figure that has nothing to show (its caption says why)."""
+    return Image.new("RGB", (PER_ROW * 34 + 2, 34 + 2), "white")
+
+
+def _cells_table(cells: dict[str, dict], cell_images: dict, shown: int) -> str:
+    """Every scored cell, worst first; the first `shown` with their samples and real photos inline."""
+    rows = []
+    for i, (name, c) in enumerate(sorted(cells.items(), key=lambda kv: kv[1]["diversity"])):
+        strip = (f"<img class=strip src='{_png_data_uri(cell_rows(cell_images, [name]))}' alt='samples and real "
+                 f"photos of {html.escape(name)}'>") if i < shown else ""
+        rows.append(f"<tr><td>{html.escape(name)}</td><td class=num>{c['real']}</td><td class=num>{c['diversity']:.3f}</td>"
+                    f"<td class=num>{c['feature']:.3f}</td><td class=num>{c['pixel']:.3f}</td>"
+                    f"<td class=num>{c['recall']:.3f}</td><td class=num>{c['coverage']:.3f}</td><td>{strip}</td></tr>")
+    return ("<table id=cells><tr><th>cell</th><th>real photos</th><th>diversity</th><th>feature</th><th>pixel</th>"
+            "<th>recall</th><th>coverage</th><th>samples | real photos</th></tr>" + "".join(rows) + "</table>")
+
+
 def _metrics_table(values: dict) -> str:
     body = []
     for name, value in values.items():
@@ -103,8 +145,11 @@ def _metrics_table(values: dict) -> str:
             lo, hi = values.get("kid_ci_low"), values.get("kid_ci_high")
         interval = f"[{lo:.4g}, {hi:.4g}]" if lo is not None and hi is not None else ""
         shown = f"{value:.4g}" if isinstance(value, float) and math.isfinite(value) else html.escape(str(value))
+        meaning = explain(name)
+        if name == "within_class_diversity_worst":
+            meaning += f": {values.get('within_class_diversity_worst_cell', '')}"
         body.append(f"<tr><td>{html.escape(name)}</td><td class=num>{shown}</td><td class=num>{interval}</td>"
-                    f"<td>{html.escape(explain(name))}</td></tr>")
+                    f"<td>{html.escape(meaning)}</td></tr>")
     return ("<table id=metrics><tr><th>metric</th><th>value</th><th>interval</th><th>meaning</th></tr>"
             + "".join(body) + "</table>")
 
@@ -136,6 +181,15 @@ def write_report(evaluation, reference, out_dir: str | Path) -> Path:
             "Samples closest to a training image (top) and that image (bottom); distances "
             + ", ".join(f"{d:.3g}" for _, _, d in pairs) + f" (copy threshold {values['memorization_threshold']:.3g})",
             nearest_pairs(inputs.fake_images, reference.train_split().images, pairs))
+    if details.get("cells"):
+        worst = sorted(details["cells"], key=lambda name: details["cells"][name]["diversity"])[:PER_ROW]
+        figures["within_class"] = (
+            f"Within-class diversity, the {len(worst)} worst condition cells (one per row: {', '.join(worst)}): "
+            f"{PER_ROW} samples that differ only in z, then {PER_ROW} real photos of the cell",
+            cell_rows(details["cell_images"], worst))
+    elif values.get("within_class_cells") == 0:  # the figure is a DVC plot: always written, saying why it is empty
+        figures["within_class"] = (f"No condition cell has evaluate.min_cell_images ({inputs.config.min_cell_images}) "
+                                   f"real photos: within-class diversity was not measured", notice_image())
     if evaluation.source.bundle is not None:
         figures["interpolations"] = ("Latent interpolations: each row walks between two random latents",
                                      interpolations(evaluation.source.bundle, inputs.real_rows, seed=inputs.config.seed))
@@ -144,6 +198,13 @@ def write_report(evaluation, reference, out_dir: str | Path) -> Path:
         save_png(image, out / FIGURES_DIR / f"{key}.png")
         sections.append(f"<figure id={key}><img src='{_png_data_uri(image)}' alt='{html.escape(key)}'>"
                         f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+    cells = ""
+    if details.get("cells"):
+        cells = (f"<h2>Within-class diversity per condition cell</h2><p>{values['within_class_cells']} cells with at "
+                 f"least {inputs.config.min_cell_images} real photos, worst first; {inputs.config.cell_samples} samples "
+                 f"each, differing only in z. Diversity is the smaller of the feature and pixel ratios (samples' spread "
+                 f"over the real photos' spread); about 1 is real-like.</p>"
+                 + _cells_table(details["cells"], details["cell_images"], shown=CELLS_SHOWN))
     per_class = _per_class_table(values.get("per_class_fid", {}), details.get("per_class_skipped", {})) \
         if "per_class_fid" in values else ""
     page = f"""<!doctype html>
@@ -153,6 +214,7 @@ body {{ font-family: sans-serif; margin: 2em; color: #222; }}
 table {{ border-collapse: collapse; margin: 1em 0; }} td, th {{ border: 1px solid #ccc; padding: 4px 8px; }}
 .num {{ text-align: right; font-variant-numeric: tabular-nums; }}
 img {{ image-rendering: pixelated; width: 640px; }} figure {{ margin: 1.5em 0; }}
+img.strip {{ width: 480px; }}
 </style></head><body>
 <h1>GIG evaluation</h1>
 <p>Scored: <b>{html.escape(evaluation.source.name)}</b>, {values.get('num_samples')} samples against
@@ -161,6 +223,7 @@ features: {html.escape(inputs.config.feature_extractor)}. Intervals: {inputs.con
 {inputs.config.bootstrap_draws} draws, for the population value: FID's is corrected for its small-sample bias, so it
 can sit below the raw estimate; two samples of one distribution get an interval around 0.</p>
 <h2>Metrics</h2>{_metrics_table(values)}
+{cells}
 {'<h2>Per-class FID (' + html.escape(details.get('per_class_attribute', '')) + ')</h2>' + per_class if per_class else ''}
 <h2>Figures</h2>{''.join(sections)}
 </body></html>

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from torch import nn
 
 from gig_core.models.autoencoder import build_autoencoder
+from gig_core.models.hcgan import HierarchicalGenerator
 from gig_core.models.cgan import ConditionalGenerator, ProjectionDiscriminator
 from gig_core.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gig_core.models.vae import build_vae, build_vaegan
@@ -58,6 +59,12 @@ FAMILIES: dict[str, Family] = {
     ),
     "cgan": Family(
         build=lambda a: {"generator": ConditionalGenerator(a.z_dim, a.g_channels, a.resolution, a.vocab_sizes, a.embed_dim),
+                         "discriminator": ProjectionDiscriminator(a.d_channels, a.resolution, a.vocab_sizes)},
+        objective="gan", loss="hinge", conditional=True,
+    ),
+    "hcgan": Family(
+        build=lambda a: {"generator": HierarchicalGenerator(a.z_dim, a.g_channels, a.resolution, a.vocab_sizes,
+                                                            a.embed_dim),
                          "discriminator": ProjectionDiscriminator(a.d_channels, a.resolution, a.vocab_sizes)},
         objective="gan", loss="hinge", conditional=True,
     ),

@@ -22,6 +22,21 @@ class ChampionComparison:
 
 
 @dataclass(frozen=True)
+class DiversityFloor:
+    """The challenger's within-class diversity (samples' spread within a condition cell relative to
+    the cell's real photos; see evaluation/metrics/within_class_diversity.py) and the floor it must reach."""
+
+    value: float
+    worst_cell: str
+    worst_value: float
+    minimum: float
+
+    @property
+    def passed(self) -> bool:
+        return self.value >= self.minimum
+
+
+@dataclass(frozen=True)
 class PromotionDecision:
     promote: bool
     reason: str
@@ -31,26 +46,40 @@ class PromotionDecision:
     improvement_low: float | None = None
     improvement_high: float | None = None
     margin: float = 0.0
+    within_class_diversity: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def decide_promotion(challenger_fid: float, champion: ChampionComparison | None, margin: float = 0.0) -> PromotionDecision:
-    """The challenger becomes champion when there is none, or when it is better beyond the noise:
-    the lower end of the improvement's interval exceeds `margin` FID points.
+def decide_promotion(challenger_fid: float, champion: ChampionComparison | None, margin: float = 0.0,
+                     diversity: DiversityFloor | None = None) -> PromotionDecision:
+    """The challenger becomes champion when it varies within each product type, and there is no
+    champion or it is better beyond the noise: the lower end of the improvement's interval
+    exceeds `margin` FID points.
 
-    A lower FID alone is not enough: two runs of one model differ by chance, and promoting on
-    chance churns the champion (and the shop's images) for nothing. The comparison must come
-    from re-scoring the champion on the challenger's reference set (same held-out images,
-    same feature extractor), never from the champion's old record.
+    Diversity is a veto, whatever the FID: a generator that draws one image per class can
+    score a fine FID (and the first version of GIG's demo model did), but it gives a shop one
+    image per product type. A lower FID alone is not enough either: two runs of one model
+    differ by chance, and promoting on chance churns the champion (and the shop's images) for
+    nothing. The comparison must come from re-scoring the champion on the challenger's
+    reference set (same held-out images, same feature extractor), never from its old record.
     """
+    common: dict = dict(challenger_fid=challenger_fid, margin=margin,
+                        within_class_diversity=diversity.value if diversity else None)
+    if champion is not None:
+        common.update(champion_fid=champion.champion_fid, champion_version=champion.version,
+                      improvement_low=champion.improvement_low, improvement_high=champion.improvement_high)
+    if diversity is not None and not diversity.passed:
+        return PromotionDecision(False, f"within-class diversity {diversity.value:.3f} is below "
+                                        f"register.min_within_class_diversity {diversity.minimum} (worst cell "
+                                        f"{diversity.worst_cell}: {diversity.worst_value:.3f}): the challenger varies "
+                                        f"too little within a product type, whatever its FID ({challenger_fid:.3f})",
+                                 **common)
     if champion is None:
-        return PromotionDecision(True, "no champion yet", challenger_fid, margin=margin)
+        return PromotionDecision(True, "no champion yet", **common)
     interval = (f"improvement {champion.improvement:.3f} FID, {champion.confidence:.0%} interval "
                 f"[{champion.improvement_low:.3f}, {champion.improvement_high:.3f}]")
-    common = dict(challenger_fid=challenger_fid, champion_fid=champion.champion_fid, champion_version=champion.version,
-                  improvement_low=champion.improvement_low, improvement_high=champion.improvement_high, margin=margin)
     if champion.improvement_low > margin:
         return PromotionDecision(True, f"challenger FID {challenger_fid:.3f} beats champion v{champion.version} "
                                        f"FID {champion.champion_fid:.3f} beyond the noise: {interval} > margin {margin}",

@@ -27,7 +27,7 @@ from gig_core.evaluation.evaluate import METRICS_FILE, ReferenceSet, load_evalua
 from gig_core.evaluation.metrics.fid import frechet_distance
 from gig_core.evaluation.report import FIGURES_DIR, REPORT_FILE
 from gig_core.evaluation.sources import SampleSource
-from gig_core.registry.promotion import CHALLENGER, CHAMPION, ChampionComparison, decide_promotion
+from gig_core.registry.promotion import CHALLENGER, CHAMPION, ChampionComparison, DiversityFloor, decide_promotion
 from gig_core.registry.pyfunc import ARTIFACT_KEY, input_example, signature_for
 from gig_core.registry.tracking import experiment_id
 from gig_core.sampling import GeneratorBundle
@@ -119,6 +119,22 @@ def compare_with_champion(version: str, generator: GeneratorBundle, reference: R
     return ChampionComparison(str(version), rescored.result.values["fid"], improvement, low, high, eval_config.confidence)
 
 
+def diversity_floor(metrics: dict, config: RegisterConfig, evaluate_dir: Path) -> DiversityFloor | None:
+    """The veto's inputs from metrics.json, or None when the veto is off."""
+    if config.min_within_class_diversity <= 0:
+        return None
+    if metrics.get("within_class_cells") == 0:
+        raise ValueError(f"{evaluate_dir / METRICS_FILE}: no condition cell has evaluate.min_cell_images real photos, so "
+                         f"within-class diversity was not measured and register.min_within_class_diversity cannot be "
+                         f"checked; lower evaluate.min_cell_images (or set register.min_within_class_diversity: 0)")
+    if "within_class_diversity" not in metrics:
+        raise ValueError(f"{evaluate_dir / METRICS_FILE} has no within_class_diversity, which "
+                         f"register.min_within_class_diversity needs: add within_class_diversity to evaluate.metrics "
+                         f"and rerun gig evaluate, or set register.min_within_class_diversity: 0 to turn the veto off")
+    return DiversityFloor(metrics["within_class_diversity"], metrics["within_class_diversity_worst_cell"],
+                          metrics["within_class_diversity_worst"], config.min_within_class_diversity)
+
+
 def register(config: RegisterConfig, progress: bool = True) -> dict:
     mlflow.set_tracking_uri(config.tracking_uri)
     client = MlflowClient()
@@ -130,6 +146,7 @@ def register(config: RegisterConfig, progress: bool = True) -> dict:
         raise ValueError(f"{evaluate_dir} scored {eval_config.samples or eval_config.model}, not the train output in "
                          f"{train_dir}; register needs `gig evaluate` of the model it registers")
     bundle = GeneratorBundle.load(train_dir / GENERATOR_FILE)
+    diversity = diversity_floor(metrics, config, evaluate_dir)
     catalog_hash = catalog_dvc_hash(config.catalog_dvc_file)
 
     train_summary = json.loads((train_dir / TRAIN_SUMMARY_FILE).read_text())
@@ -167,10 +184,10 @@ def register(config: RegisterConfig, progress: bool = True) -> dict:
             for _ in range(PROMOTION_ATTEMPTS):
                 champion = champion_bundle(client, config.model_name)
                 comparison = None
-                if champion is not None:
+                if champion is not None and (diversity is None or diversity.passed):  # a vetoed one needs no re-scoring
                     reference = reference or ReferenceSet(eval_config, progress)
                     comparison = compare_with_champion(*champion, reference, evaluate_dir)
-                decision = decide_promotion(metrics["fid"], comparison, config.promotion_margin)
+                decision = decide_promotion(metrics["fid"], comparison, config.promotion_margin, diversity)
                 if not decision.promote or champion_version(client, config.model_name) == (champion[0] if champion else None):
                     break  # nobody moved the champion while this one was being compared with it
             else:

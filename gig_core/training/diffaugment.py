@@ -4,8 +4,8 @@ DiffAugment (Zhao et al. 2020) augments real *and* generated batches before the
 discriminator with differentiable ops, so D cannot memorise a few thousand photos and G
 still gets gradients. ADA (Karras et al. 2020) applies each op with a probability p that
 rises while D overfits (its outputs on real images are confidently positive) and falls
-otherwise. Both run on float batches in [-1, 1] and draw from torch's global RNG, so a
-seeded run (and a resumed one) sees the same augmentations.
+otherwise. Both run on float batches in [-1, 1] and draw from torch's global RNG on the
+batch's device, so a seeded run (and a resumed one) sees the same augmentations.
 
 Translation pads with white (the catalog background); cutout fills with mid-grey.
 """
@@ -18,26 +18,31 @@ import torch
 import torch.nn.functional as F
 
 
+def _uniform(x: torch.Tensor) -> torch.Tensor:
+    """(B, 1, 1, 1) uniform draws on x's device, one per image."""
+    return torch.rand(x.shape[0], 1, 1, 1, device=x.device)
+
+
 def _brightness(x: torch.Tensor) -> torch.Tensor:
-    return x + (torch.rand(x.shape[0], 1, 1, 1) - 0.5) * 2 * 0.5  # +-0.5 in [-1, 1] units
+    return x + (_uniform(x) - 0.5) * 2 * 0.5  # +-0.5 in [-1, 1] units
 
 
 def _saturation(x: torch.Tensor) -> torch.Tensor:
     mean = x.mean(dim=1, keepdim=True)
-    return (x - mean) * (torch.rand(x.shape[0], 1, 1, 1) * 2) + mean
+    return (x - mean) * (_uniform(x) * 2) + mean
 
 
 def _contrast(x: torch.Tensor) -> torch.Tensor:
     mean = x.mean(dim=(1, 2, 3), keepdim=True)
-    return (x - mean) * (torch.rand(x.shape[0], 1, 1, 1) + 0.5) + mean
+    return (x - mean) * (_uniform(x) + 0.5) + mean
 
 
 def _translation(x: torch.Tensor, ratio: float = 0.125) -> torch.Tensor:
     b, _, h, w = x.shape
     sh, sw = int(h * ratio + 0.5), int(w * ratio + 0.5)
-    shift_h = torch.randint(-sh, sh + 1, (b, 1, 1))
-    shift_w = torch.randint(-sw, sw + 1, (b, 1, 1))
-    batch, rows, cols = torch.meshgrid(torch.arange(b), torch.arange(h), torch.arange(w), indexing="ij")
+    shift_h = torch.randint(-sh, sh + 1, (b, 1, 1), device=x.device)
+    shift_w = torch.randint(-sw, sw + 1, (b, 1, 1), device=x.device)
+    batch, rows, cols = torch.meshgrid(*(torch.arange(n, device=x.device) for n in (b, h, w)), indexing="ij")
     rows = torch.clamp(rows + shift_h + 1, 0, h + 1)
     cols = torch.clamp(cols + shift_w + 1, 0, w + 1)
     padded = F.pad(x, [1, 1, 1, 1], value=1.0)  # (B, C, H + 2, W + 2), white border
@@ -47,12 +52,12 @@ def _translation(x: torch.Tensor, ratio: float = 0.125) -> torch.Tensor:
 def _cutout(x: torch.Tensor, ratio: float = 0.5) -> torch.Tensor:
     b, _, h, w = x.shape
     ch, cw = int(h * ratio + 0.5), int(w * ratio + 0.5)
-    off_h = torch.randint(0, h + (1 - ch % 2), (b, 1, 1))
-    off_w = torch.randint(0, w + (1 - cw % 2), (b, 1, 1))
-    batch, rows, cols = torch.meshgrid(torch.arange(b), torch.arange(ch), torch.arange(cw), indexing="ij")
+    off_h = torch.randint(0, h + (1 - ch % 2), (b, 1, 1), device=x.device)
+    off_w = torch.randint(0, w + (1 - cw % 2), (b, 1, 1), device=x.device)
+    batch, rows, cols = torch.meshgrid(*(torch.arange(n, device=x.device) for n in (b, ch, cw)), indexing="ij")
     rows = torch.clamp(rows + off_h - ch // 2, 0, h - 1)
     cols = torch.clamp(cols + off_w - cw // 2, 0, w - 1)
-    mask = torch.ones(b, h, w, dtype=x.dtype)
+    mask = torch.ones(b, h, w, dtype=x.dtype, device=x.device)
     mask[batch, rows, cols] = 0
     return x * mask.unsqueeze(1)
 
@@ -81,7 +86,7 @@ def diff_augment(x: torch.Tensor, policy: list[str], p: float = 1.0) -> torch.Te
             if p >= 1:
                 x = op(x)
             else:
-                hit = (torch.rand(x.shape[0], 1, 1, 1) < p).to(x.dtype)
+                hit = (_uniform(x) < p).to(x.dtype)
                 x = hit * op(x) + (1 - hit) * x
     return x
 
@@ -101,12 +106,14 @@ class AdaptiveAugment:
         self.signs += float(torch.sign(real_logits.detach()).sum())
         self.count += real_logits.numel()
 
-    def update(self, step: int, all_reduce: Callable[[torch.Tensor], None] | None = None) -> None:
-        """Move p every `interval` steps; with several processes, from the signs seen by all of them."""
+    def update(self, step: int, all_reduce: Callable[[torch.Tensor], None] | None = None,
+               device: torch.device | str = "cpu") -> None:
+        """Move p every `interval` steps; with several processes, from the signs seen by all of them
+        (summed by `all_reduce` on `device`, the process group's: NCCL takes CUDA tensors only)."""
         if step % self.interval:
             return
         if all_reduce is not None:
-            totals = torch.tensor([self.signs, float(self.count)], dtype=torch.float64)
+            totals = torch.tensor([self.signs, float(self.count)], dtype=torch.float64, device=device)
             all_reduce(totals)
             self.signs, self.count = float(totals[0]), int(totals[1])
         if not self.count:

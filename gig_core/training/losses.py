@@ -54,6 +54,18 @@ def r1_penalty(critic: nn.Module, real: torch.Tensor, labels) -> torch.Tensor:
 REGULARIZERS = ("none", "r1", "gp")
 
 
+def mode_seeking_ratio(fake: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """MSGAN (Mao et al. 2019): mean |G(z1, c) - G(z2, c)| / mean |z1 - z2| over the pairs (i, i + B/2).
+
+    How far an image moves per unit of noise when only the noise changes; near 0 means the
+    generator ignores z. The trainer adds weight / (ratio + eps) to the generator loss.
+    """
+    half = fake.shape[0] // 2
+    images = (fake[:half] - fake[half:2 * half]).abs().flatten(1).mean(1)  # (B/2,)
+    noise = (z[:half] - z[half:2 * half]).abs().flatten(1).mean(1)
+    return (images / noise).mean()
+
+
 def reconstruction_error(recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Squared error summed over pixels, averaged over the batch (a Gaussian log-likelihood)."""
     return (recon - target).pow(2).flatten(1).sum(dim=1).mean()

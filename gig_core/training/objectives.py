@@ -16,22 +16,29 @@ from torch import nn
 from gig_core.config import TrainConfig
 from gig_core.models.vae import encode, reparameterize
 from gig_core.training.losses import (
-    GAN_LOSSES, elbo_loss, feature_matching, gradient_penalty, kl_divergence, kl_weight, r1_penalty,
-    reconstruction_error,
+    GAN_LOSSES, elbo_loss, feature_matching, gradient_penalty, kl_divergence, kl_weight, mode_seeking_ratio,
+    r1_penalty, reconstruction_error,
 )
 
 Batch = tuple[torch.Tensor, dict[str, torch.Tensor]]  # (B, 3, R, R) float in [-1, 1], labels
 
 
 def _grad_norm(params) -> torch.Tensor:
+    params = list(params)
     grads = [p.grad.detach() for p in params if p.grad is not None]
-    return torch.nn.utils.get_total_norm(grads) if grads else torch.zeros(())
+    return torch.nn.utils.get_total_norm(grads) if grads else torch.zeros((), device=params[0].device)
 
 
 def _unwrap(module: nn.Module) -> nn.Module:
     """The plain model under torch.compile's and DistributedDataParallel's wrappers."""
     module = getattr(module, "_orig_mod", module)
     return getattr(module, "module", module)
+
+
+def paired_labels(labels: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The first half of a batch's labels, twice: (B,) -> (B,) with row i + B/2 equal to row i."""
+    half = next(iter(labels.values())).shape[0] // 2
+    return {a: torch.cat([t[:half], t[:half], t[2 * half:]]) for a, t in labels.items()}
 
 
 class Objective:
@@ -70,25 +77,30 @@ class GanObjective(Objective):
 
     def __init__(self, parts, config, loss):
         super().__init__(parts, config, loss)
+        if config.diversity_weight > 0:
+            self.columns = (*self.columns, "z_spread")  # the mode-seeking ratio, logged while it is trained on
         self.optimizers = {"g": self.adam([parts["generator"]], config.lr_g),
                            "d": self.adam([parts["discriminator"]], config.lr_d)}
 
     def step(self, step, next_batch, augment, autocast):
         G, D, cfg = self.parts["generator"], self.parts["discriminator"], self.config
+        seek_modes = cfg.diversity_weight > 0
         for critic_step in range(cfg.d_steps):
-            real, labels = next_batch()
+            real, real_labels = next_batch()
             z = torch.randn(real.shape[0], _unwrap(G).z_dim, device=real.device)
+            # With the diversity term, fakes come in pairs (i, i + B/2) that share labels and differ in z.
+            labels = paired_labels(real_labels) if seek_modes else real_labels
             last = critic_step == cfg.d_steps - 1
             with autocast():
                 with contextlib.nullcontext() if last else torch.no_grad():
                     fake = G(z, labels)  # (B, 3, R, R); the last one is reused for the G step
-                d_real = D(augment(real), labels).float()  # (B,)
+                d_real = D(augment(real), real_labels).float()  # (B,)
                 d_fake = D(augment(fake.detach()), labels).float()
                 loss_d = self.gan_loss.discriminator(d_real, d_fake)
             if cfg.regularizer == "gp":
                 loss_d = loss_d + cfg.reg_weight * gradient_penalty(D, real, fake.detach().float(), labels)
             elif cfg.regularizer == "r1":
-                loss_d = loss_d + cfg.reg_weight * r1_penalty(D, real, labels)
+                loss_d = loss_d + cfg.reg_weight * r1_penalty(D, real, real_labels)
             self.optimizers["d"].zero_grad(set_to_none=True)
             loss_d.backward()
             grad_norm_d = _grad_norm(D.parameters())
@@ -99,6 +111,9 @@ class GanObjective(Objective):
         critic = _unwrap(D).requires_grad_(False)
         with autocast():
             loss_g = self.gan_loss.generator(critic(augment(fake), labels).float())
+        if seek_modes:
+            spread = mode_seeking_ratio(fake.float(), z)
+            loss_g = loss_g + cfg.diversity_weight / (spread + 1e-5)
         self.optimizers["g"].zero_grad(set_to_none=True)
         loss_g.backward()
         critic.requires_grad_(True)
@@ -106,6 +121,8 @@ class GanObjective(Objective):
         self.optimizers["g"].step()
         row = dict(loss_d=loss_d, loss_g=loss_g, d_real=d_real.mean(), d_fake=d_fake.mean(),
                    grad_norm_d=grad_norm_d, grad_norm_g=grad_norm_g)
+        if seek_modes:
+            row["z_spread"] = spread
         return {k: v.detach() for k, v in row.items()}, d_real.detach()
 
 
@@ -127,7 +144,8 @@ class AutoencoderObjective(Objective):
         loss.backward()
         grad_norm = _grad_norm(self.parts["generator"].parameters())
         self.optimizers["g"].step()
-        row = dict(loss_d=torch.zeros(()), loss_g=loss, recon_mse=(recon - real).pow(2).mean(), grad_norm_g=grad_norm)
+        row = dict(loss_d=torch.zeros((), device=real.device), loss_g=loss, recon_mse=(recon - real).pow(2).mean(),
+                   grad_norm_g=grad_norm)
         return {k: v.detach() for k, v in row.items()}, None
 
 
@@ -151,8 +169,8 @@ class VaeObjective(Objective):
         loss.backward()
         grad_norm = _grad_norm(self.parts["generator"].parameters())
         self.optimizers["g"].step()
-        row = dict(loss_d=torch.zeros(()), loss_g=loss, recon_mse=(recon - real).pow(2).mean(), kl=kl,
-                   beta=torch.tensor(beta), grad_norm_g=grad_norm)
+        row = dict(loss_d=torch.zeros((), device=real.device), loss_g=loss, recon_mse=(recon - real).pow(2).mean(), kl=kl,
+                   beta=torch.tensor(beta, device=real.device), grad_norm_g=grad_norm)
         return {k: v.detach() for k, v in row.items()}, None
 
 

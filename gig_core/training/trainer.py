@@ -18,8 +18,7 @@ import math
 import os
 import signal
 import time
-import warnings
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -32,13 +31,15 @@ from gig_core.atomic import atomic_file, write_json
 from gig_core.config import TrainConfig
 from gig_core.data.augment import augment_batch, build_augment
 from gig_core.data.preprocess import TensorSplit, load_split, load_summary, load_vocab
+from gig_core.device import resolve_device
 from gig_core.errors import GigError
 from gig_core.models import Architecture, build_parts, family
 from gig_core.sampling import GeneratorBundle, class_grid_labels, grid_image, save_png, to_float
+from gig_core.training.collapse import CollapseGuard, ModeCollapseWarning  # noqa: F401 (re-exported)
 from gig_core.training.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from gig_core.training.diffaugment import POLICIES, AdaptiveAugment, diff_augment, parse_policy
 from gig_core.training.losses import REGULARIZERS
-from gig_core.training.objectives import OBJECTIVES
+from gig_core.training.objectives import OBJECTIVES, Objective
 
 GENERATOR_FILE = "generator.pt"
 LOSSES_FILE = "losses.csv"
@@ -49,10 +50,6 @@ PREEMPTED_EXIT_CODE = 143  # 128 + SIGTERM, what a terminated container reports
 
 class TrainingDiverged(GigError):
     """Losses or weights went NaN or infinite; the last good checkpoint is kept."""
-
-
-class ModeCollapseWarning(UserWarning):
-    """The fixed-noise samples have lost most of their variety."""
 
 
 class Preempted(SystemExit):
@@ -112,20 +109,10 @@ def architecture_for(config: TrainConfig, data_dir: str | Path) -> Architecture:
     )
 
 
-def _device(config: TrainConfig, local_rank: int) -> torch.device:
-    if config.device == "auto":
-        return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
-    return torch.device(config.device)
-
-
 def _all_finite(modules: list[nn.Module]) -> bool:
-    return all(bool(torch.isfinite(p).all()) for m in modules for p in m.parameters())
-
-
-def _pairwise_spread(images: torch.Tensor) -> float:
-    """Mean pairwise distance of (N, 3, R, R) uint8 images, on 16x16 thumbnails."""
-    thumbs = nn.functional.adaptive_avg_pool2d(images.float() / 255, 16).flatten(1)
-    return float(torch.pdist(thumbs).mean())
+    """One device sync for every weight, not one per tensor."""
+    flags = [torch.isfinite(p).all() for m in modules for p in m.parameters()]
+    return bool(torch.stack(flags).all()) if flags else True
 
 
 class _SigtermFlag:
@@ -148,196 +135,277 @@ class _SigtermFlag:
             signal.signal(signal.SIGTERM, self.previous)
 
 
+@dataclass
+class TrainState:
+    """Everything a resume restores: models, EMA, optimizers (inside the objective), step and loss
+    history, ADA's probability, and per process the data order and RNG streams."""
+
+    parts: dict[str, nn.Module]
+    ema: nn.Module
+    objective: Objective
+    batches: BatchSampler
+    ada: AdaptiveAugment | None
+    device: torch.device
+    step: int = 0
+    history: list[list[float]] = field(default_factory=list)
+
+    def rank_state(self) -> dict:
+        """This process's share: its data order and RNG streams (each rank draws its own)."""
+        return {"batches": self.batches.state_dict(), "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None}
+
+    def state_dict(self, ranks: list[dict]) -> dict:
+        return {
+            "step": self.step, "history": self.history,
+            "parts": {name: part.state_dict() for name, part in self.parts.items()}, "ema": self.ema.state_dict(),
+            "optimizers": self.objective.state_dict(), "ranks": ranks,
+            "ada": self.ada.state_dict() if self.ada is not None else {},
+        }
+
+    def load_state_dict(self, state: dict, rank: int) -> None:
+        for name, part in self.parts.items():
+            part.load_state_dict(state["parts"][name])
+        self.ema.load_state_dict(state["ema"])
+        self.objective.load_state_dict(state["optimizers"])
+        mine = state["ranks"][rank]
+        self.batches.load_state_dict(mine["batches"])
+        torch.set_rng_state(mine["torch_rng"])
+        if self.device.type == "cuda" and mine["cuda_rng"] is not None:
+            torch.cuda.set_rng_state(mine["cuda_rng"], self.device)
+        if self.ada is not None:
+            self.ada.load_state_dict(state["ada"])
+        self.step, self.history = state["step"], state["history"]
+
+    def all_finite(self) -> bool:
+        return _all_finite([*self.parts.values(), self.ema])
+
+
 def train(config: TrainConfig, progress: bool = True) -> dict:
-    """Train a generator as `config` says and write the train stage outputs to config.out_dir."""
+    """Train a generator as `config` says and write the train stage outputs to config.out_dir.
+
+    Under torchrun (see launch.py) the process joins its process group, NCCL on GPUs and gloo
+    on CPU, and trains with DistributedDataParallel, even alone (world size 1).
+    """
+    distributed = "WORLD_SIZE" in os.environ and "MASTER_ADDR" in os.environ  # set by torchrun
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
-    device = _device(config, local_rank)
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    device = resolve_device(config.device, local_rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)
+    if distributed and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     try:
-        return _train(config, progress and rank == 0, device, rank, world)
+        return Trainer(config, device, rank, world, progress and rank == 0, distributed).run()
     finally:
-        if world > 1 and dist.is_initialized():
+        if distributed and dist.is_initialized():
             dist.destroy_process_group()
 
 
-def _train(config: TrainConfig, progress: bool, device: torch.device, rank: int, world: int) -> dict:
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    if config.regularizer not in REGULARIZERS:
-        raise ValueError(f"train.regularizer must be one of {REGULARIZERS}, got {config.regularizer!r}")
-    if config.d_steps < 1:
-        raise ValueError(f"train.d_steps must be at least 1, got {config.d_steps}")
-    torch.use_deterministic_algorithms(config.deterministic, warn_only=device.type == "cuda")
-    torch.manual_seed(config.seed)  # same initial weights on every rank
-    out = Path(config.out_dir)
-    writer = rank == 0
-    if writer:
-        (out / "samples").mkdir(parents=True, exist_ok=True)
+class Trainer:
+    """One training run: setup in __init__, then `run` loops over step, log, sample, checkpoint."""
 
-    arch = architecture_for(config, config.data_dir)
-    fam = family(config.model)
-    data = load_split(config.data_dir, "train")
-    data.labels = {a: data.labels[a] for a in arch.vocab}
-    parts = build_parts(arch)
-    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
-    for part in parts.values():
-        part.to(device=device, memory_format=memory_format)
-    ema = copy.deepcopy(parts["generator"]).eval().requires_grad_(False)
-    trained = dict(parts)
-    if world > 1:
-        ids = [device.index] if device.type == "cuda" else None
-        trained = {name: nn.parallel.DistributedDataParallel(part, device_ids=ids) for name, part in parts.items()}
-    if config.compile:
-        trained = {name: torch.compile(part) for name, part in trained.items()}
-    objective = OBJECTIVES[fam.objective](trained, config, fam.loss)
+    def __init__(self, config: TrainConfig, device: torch.device, rank: int, world: int, progress: bool,
+                 distributed: bool = False):
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        if config.regularizer not in REGULARIZERS:
+            raise ValueError(f"train.regularizer must be one of {REGULARIZERS}, got {config.regularizer!r}")
+        if config.d_steps < 1:
+            raise ValueError(f"train.d_steps must be at least 1, got {config.d_steps}")
+        torch.use_deterministic_algorithms(config.deterministic, warn_only=device.type == "cuda")
+        torch.manual_seed(config.seed)  # same initial weights on every rank
+        self.config, self.device, self.rank, self.world, self.progress = config, device, rank, world, progress
+        self.distributed = distributed or world > 1
+        self.out, self.writer = Path(config.out_dir), rank == 0
+        if self.writer:
+            (self.out / "samples").mkdir(parents=True, exist_ok=True)
 
-    batches = BatchSampler(data, config.batch_size, config.seed + rank)
-    augment = build_augment(config.augment)
-    policy = parse_policy(config.augment.diffaugment)
-    ada = None
-    if config.augment.ada_target > 0:
-        policy = policy or list(POLICIES)
-        ada = AdaptiveAugment(config.augment.ada_target, config.augment.ada_interval, config.augment.ada_kimg,
-                              config.batch_size * world)
+        self.arch = architecture_for(config, config.data_dir)
+        fam = family(config.model)
+        data = load_split(config.data_dir, "train")
+        data.labels = {a: data.labels[a] for a in self.arch.vocab}
+        parts = build_parts(self.arch)
+        self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+        for part in parts.values():
+            part.to(device=device, memory_format=self.memory_format)
+        ema = copy.deepcopy(parts["generator"]).eval().requires_grad_(False)
+        trained = dict(parts)
+        if self.distributed:
+            ids = [device.index] if device.type == "cuda" else None
+            trained = {name: nn.parallel.DistributedDataParallel(part, device_ids=ids) for name, part in parts.items()}
+        if config.compile:
+            trained = {name: torch.compile(part) for name, part in trained.items()}
+        self.trained = trained
 
-    step, history = 0, []
-    resume = config.resume
-    if resume == "auto":
-        resume = str(out / CHECKPOINT_FILE) if (out / CHECKPOINT_FILE).is_file() else ""
-    if resume:
-        state = load_checkpoint(resume)
-        if state["arch"] != arch.to_dict():
-            raise ValueError(f"{resume} was trained with another architecture: {state['arch']}")
-        for name, part in parts.items():
-            part.load_state_dict(state["parts"][name])
-        ema.load_state_dict(state["ema"])
-        objective.load_state_dict(state["optimizers"])
-        if len(state["ranks"]) != world:
-            raise ValueError(f"{resume} was written by {len(state['ranks'])} processes; resume it with as many, not {world}")
-        mine = state["ranks"][rank]
-        batches.load_state_dict(mine["batches"])
-        torch.set_rng_state(mine["torch_rng"])
-        if device.type == "cuda" and mine["cuda_rng"] is not None:
-            torch.cuda.set_rng_state(mine["cuda_rng"], device)
-        if ada is not None:
-            ada.load_state_dict(state["ada"])
-        step, history = state["step"], state["history"]
-    else:
-        torch.manual_seed(config.seed + 1000 * rank)  # each rank draws its own noise
+        self.augment = build_augment(config.augment)
+        self.policy = parse_policy(config.augment.diffaugment)
+        ada = None
+        if config.augment.ada_target > 0:
+            self.policy = self.policy or list(POLICIES)
+            ada = AdaptiveAugment(config.augment.ada_target, config.augment.ada_interval, config.augment.ada_kimg,
+                                  config.batch_size * world)
+        self.state = TrainState(parts, ema, OBJECTIVES[fam.objective](trained, config, fam.loss),
+                                BatchSampler(data, config.batch_size, config.seed + rank), ada, device)
+        self._resume_or_seed()
 
-    grid_labels = class_grid_labels(arch, config.grid_columns, data.labels, seed=config.seed)
-    grid_count = config.grid_columns * (len(next(iter(arch.vocab.values()))) if arch.conditional else config.grid_columns)
-    bundle = GeneratorBundle(ema, arch)
-    real_spread = _pairwise_spread(data.images[:256])
+        self.bundle = GeneratorBundle(ema, self.arch)
+        self.grid_labels = class_grid_labels(self.arch, config.grid_columns, data.labels, seed=config.seed)
+        rows = len(next(iter(self.arch.vocab.values()))) if self.arch.conditional else config.grid_columns
+        self.grid_count = config.grid_columns * rows
+        self.guard = CollapseGuard(self.arch, data, seed=config.seed + 2)
+        self.tracker = _MlflowTracker(config) if self.writer and config.tracking_uri else None
+        self.columns = ["step", *self.state.objective.columns, "augment_p", "within_class_diversity", "images_per_s"]
 
-    def next_batch():
-        real_u8, labels = batches.next()
-        real = to_float(augment_batch(real_u8, augment)).to(device, memory_format=memory_format, non_blocking=True)
-        return real, {a: t.to(device) for a, t in labels.items()}  # (B, 3, R, R) in [-1, 1]
+    def _resume_or_seed(self) -> None:
+        resume, out = self.config.resume, self.out
+        if resume == "auto":
+            resume = str(out / CHECKPOINT_FILE) if (out / CHECKPOINT_FILE).is_file() else ""
+        if not resume:
+            torch.manual_seed(self.config.seed + 1000 * self.rank)  # each rank draws its own noise
+            return
+        saved = load_checkpoint(resume)
+        if saved["arch"] != self.arch.to_dict():
+            raise ValueError(f"{resume} was trained with another architecture: {saved['arch']}")
+        if len(saved["ranks"]) != self.world:
+            raise ValueError(f"{resume} was written by {len(saved['ranks'])} processes; resume it with as many, "
+                             f"not {self.world}")
+        self.state.load_state_dict(saved, self.rank)
 
-    def autocast():
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=config.amp)
+    # -- the loop ---------------------------------------------------------------------------
 
-    def checkpoint() -> None:
-        if not _all_finite([*parts.values(), ema]):
-            raise TrainingDiverged(f"weights are not finite at step {step}; keeping the last good checkpoint")
-        mine = {"batches": batches.state_dict(), "torch_rng": torch.get_rng_state(),
-                "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
-        ranks = [mine]
-        if world > 1:
-            ranks = [None] * world
-            dist.all_gather_object(ranks, mine)
-        if writer:
-            save_checkpoint(out / CHECKPOINT_FILE, {
-                "step": step, "arch": arch.to_dict(), "config": asdict(config), "history": history,
-                "parts": {name: part.state_dict() for name, part in parts.items()}, "ema": ema.state_dict(),
-                "optimizers": objective.state_dict(), "ranks": ranks,
-                "ada": ada.state_dict() if ada is not None else {},
-            })
+    def run(self) -> dict:
+        config, state = self.config, self.state
+        started, start_step = time.perf_counter(), state.step
+        self.window = (started, state.step)  # images/s over each logging window
+        bar = tqdm(total=config.steps, initial=state.step, desc=f"train {config.model}", unit="step",
+                   disable=not self.progress)
+        for part in self.trained.values():
+            part.train()
+        with _SigtermFlag() as sigterm:
+            while state.step < config.steps:
+                scalars = self.train_step()
+                if state.step % config.log_every == 0 or state.step == config.steps:
+                    self.log(scalars, bar)
+                if self.writer and state.step % config.sample_every == 0:
+                    self.sample(self.out / "samples" / f"step_{state.step:06d}.png")
+                if config.checkpoint_every and state.step % config.checkpoint_every == 0 and state.step < config.steps:
+                    self.checkpoint()
+                if self.preempted(sigterm):
+                    self.checkpoint()
+                    bar.close()
+                    if self.tracker:
+                        self.tracker.finish("KILLED")
+                    raise Preempted(PREEMPTED_EXIT_CODE)
+                bar.update(1)
+        bar.close()
+        seconds = time.perf_counter() - started
+        self.checkpoint()
+        return self.finish(images_per_second=(state.step - start_step) * config.batch_size * self.world / max(seconds, 1e-9))
 
-    def write_grid(path: Path) -> float:
-        images = bundle.sample(grid_count, grid_labels, seed=config.seed + 1)  # (rows * cols, 3, R, R) uint8
-        save_png(grid_image(images, config.grid_columns), path)
-        return _pairwise_spread(images) / real_spread
+    # -- step -------------------------------------------------------------------------------
 
-    tracker = _MlflowTracker(config) if writer and config.tracking_uri else None
-    columns = ["step", *objective.columns, "augment_p", "images_per_s"]
-    started, start_step = time.perf_counter(), step
-    window_time, window_step = started, step  # images/s over each logging window
-    bar = tqdm(total=config.steps, initial=step, desc=f"train {config.model}", unit="step", disable=not progress)
-    for part in trained.values():
-        part.train()
-    with _SigtermFlag() as sigterm:
-        while step < config.steps:
-            p = ada.p if ada is not None else 1.0
-            scalars, real_logits = objective.step(step, next_batch, partial(diff_augment, policy=policy, p=p), autocast)
-            step += 1
-            update_ema(ema, parts["generator"], min(config.ema_decay, (1 + step) / (10 + step)))
-            if ada is not None and real_logits is not None:
-                ada.observe(real_logits)
-                ada.update(step, dist.all_reduce if world > 1 else None)  # one p for every rank
+    def next_batch(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        real_u8, labels = self.state.batches.next()
+        real = to_float(augment_batch(real_u8, self.augment)).to(self.device, memory_format=self.memory_format,
+                                                                  non_blocking=True)
+        return real, {a: t.to(self.device) for a, t in labels.items()}  # (B, 3, R, R) in [-1, 1]
 
-            if step % config.log_every == 0 or step == config.steps:
-                now = time.perf_counter()
-                speed = (step - window_step) * config.batch_size * world / max(now - window_time, 1e-9)
-                window_time, window_step = now, step
-                row = [step, *(float(scalars[c]) for c in objective.columns), p if policy else 0.0, speed]
-                if not all(math.isfinite(v) for v in row) or not _all_finite(list(parts.values())):
-                    raise TrainingDiverged(
-                        f"losses or weights are not finite at step {step} ({dict(zip(columns, row))}); the last good "
-                        f"checkpoint is {out / CHECKPOINT_FILE}. Lower the learning rates, or resume from it."
-                    )
-                history.append(row)
-                if tracker:
-                    tracker.log(dict(zip(columns[1:], row[1:])), step)
-                bar.set_postfix(loss_d=f"{row[1]:.3f}", loss_g=f"{row[2]:.3f}")
-            if writer and step % config.sample_every == 0:
-                diversity = write_grid(out / "samples" / f"step_{step:06d}.png")
-                if tracker:
-                    tracker.log({"sample_diversity": diversity}, step)
-                if diversity < config.collapse_threshold:
-                    warnings.warn(f"possible mode collapse at step {step}: fixed-noise samples vary {diversity:.2f}x as "
-                                  f"much as real images (threshold {config.collapse_threshold})", ModeCollapseWarning, stacklevel=2)
-            if config.checkpoint_every and step % config.checkpoint_every == 0 and step < config.steps:
-                checkpoint()
-            stop = torch.tensor([1 if sigterm.raised else 0])
-            if world > 1:
-                dist.all_reduce(stop, op=dist.ReduceOp.MAX)
-            if stop.item():
-                checkpoint()
-                bar.close()
-                if tracker:
-                    tracker.finish("KILLED")
-                raise Preempted(PREEMPTED_EXIT_CODE)
-            bar.update(1)
-    bar.close()
-    seconds = time.perf_counter() - started
+    def autocast(self) -> contextlib.AbstractContextManager:
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.config.amp)
 
-    checkpoint()
-    summary = {
-        "model": config.model, "steps": step, "resolution": arch.resolution, "world_size": world,
-        "images_per_second": round((step - start_step) * config.batch_size * world / max(seconds, 1e-9), 1),
-        "grid": str(out / GRID_FILE), "grid_rows": list(next(iter(arch.vocab.values()))) if arch.conditional else [],
-        "condition_on": list(arch.vocab),
-        "augment_p": ada.p if ada is not None else (1.0 if policy else 0.0),
-        "mlflow_run_id": tracker.run_id if tracker else "",
-        "mlflow_tracking_uri": config.tracking_uri if tracker else "",
-    }
-    if writer:
-        bundle.save(out / GENERATOR_FILE)
-        summary["sample_diversity"] = round(write_grid(out / GRID_FILE), 4)
-        with atomic_file(out / LOSSES_FILE, "w") as handle:
-            rows = csv.writer(handle, lineterminator="\n")
-            rows.writerow(columns)
-            rows.writerows([[r[0], *(f"{v:.5f}" for v in r[1:])] for r in history])
-        write_json(out / SUMMARY_FILE, summary)
-        if tracker:
-            tracker.finish("FINISHED")
-    return summary
+    def augment_probability(self) -> float:
+        return self.state.ada.p if self.state.ada is not None else 1.0
+
+    def train_step(self) -> dict[str, torch.Tensor]:
+        """One update of every model, the EMA after it, and ADA's probability."""
+        state, config = self.state, self.config
+        augment = partial(diff_augment, policy=self.policy, p=self.augment_probability())
+        scalars, real_logits = state.objective.step(state.step, self.next_batch, augment, self.autocast)
+        state.step += 1
+        update_ema(state.ema, state.parts["generator"], min(config.ema_decay, (1 + state.step) / (10 + state.step)))
+        if state.ada is not None and real_logits is not None:
+            state.ada.observe(real_logits)
+            state.ada.update(state.step, dist.all_reduce if self.distributed else None, self.device)  # one p for all ranks
+        return scalars
+
+    # -- log, sample, checkpoint ------------------------------------------------------------
+
+    def log(self, scalars: dict[str, torch.Tensor], bar: tqdm) -> None:
+        """A loss row (losses.csv, MLflow), with images/s over the window and the collapse guard's figure."""
+        state, config = self.state, self.config
+        now = time.perf_counter()
+        window_time, window_step = self.window
+        speed = (state.step - window_step) * config.batch_size * self.world / max(now - window_time, 1e-9)
+        self.window = (now, state.step)
+        losses = [float(scalars[c]) for c in state.objective.columns]
+        if not all(math.isfinite(v) for v in losses) or not _all_finite(list(state.parts.values())):
+            raise TrainingDiverged(
+                f"losses or weights are not finite at step {state.step} "
+                f"({dict(zip(state.objective.columns, losses))}); the last good checkpoint is {self.out / CHECKPOINT_FILE}. "
+                f"Lower the learning rates, or resume from it."
+            )
+        guard = CollapseGuard.summary(self.guard.measure(self.bundle))
+        p = self.augment_probability() if self.policy else 0.0
+        row = [state.step, *losses, p, guard["within_class_diversity"], speed]
+        state.history.append(row)
+        if self.tracker:
+            self.tracker.log({**dict(zip(self.columns[1:], row[1:])), **guard}, state.step)
+        bar.set_postfix(loss_d=f"{losses[0]:.3f}", loss_g=f"{losses[1]:.3f}",
+                        diversity=f"{guard['within_class_diversity']:.2f}")
+
+    def sample(self, path: Path, check: bool = True) -> dict[str, float]:
+        """A sample grid (one row per class) and the collapse check; returns the guard's per-cell figures."""
+        images = self.bundle.sample(self.grid_count, self.grid_labels, seed=self.config.seed + 1)  # (rows * cols, 3, R, R)
+        save_png(grid_image(images, self.config.grid_columns), path)
+        ratios = self.guard.measure(self.bundle)
+        if check:
+            CollapseGuard.warn_if_collapsed(ratios, self.state.step, self.config.collapse_threshold)
+        return ratios
+
+    def checkpoint(self) -> None:
+        """Write the whole TrainState (every rank's RNG and data order) atomically; rank 0 writes."""
+        state = self.state
+        if not state.all_finite():
+            raise TrainingDiverged(f"weights are not finite at step {state.step}; keeping the last good checkpoint")
+        ranks = [state.rank_state()]
+        if self.distributed:
+            ranks = [None] * self.world
+            dist.all_gather_object(ranks, state.rank_state())
+        if self.writer:
+            save_checkpoint(self.out / CHECKPOINT_FILE, {"arch": self.arch.to_dict(), "config": asdict(self.config),
+                                                         **state.state_dict(ranks)})
+
+    def preempted(self, sigterm: _SigtermFlag) -> bool:
+        """Whether any rank got SIGTERM (all ranks stop together)."""
+        stop = torch.tensor([1 if sigterm.raised else 0], device=self.device)
+        if self.distributed:
+            dist.all_reduce(stop, op=dist.ReduceOp.MAX)
+        return bool(stop.item())
+
+    def finish(self, images_per_second: float) -> dict:
+        config, state, arch = self.config, self.state, self.arch
+        summary = {
+            "model": config.model, "steps": state.step, "resolution": arch.resolution, "world_size": self.world,
+            "images_per_second": round(images_per_second, 1),
+            "grid": str(self.out / GRID_FILE), "grid_rows": list(next(iter(arch.vocab.values()))) if arch.conditional else [],
+            "condition_on": list(arch.vocab),
+            "augment_p": state.ada.p if state.ada is not None else (1.0 if self.policy else 0.0),
+            "mlflow_run_id": self.tracker.run_id if self.tracker else "",
+            "mlflow_tracking_uri": config.tracking_uri if self.tracker else "",
+        }
+        if self.writer:
+            self.bundle.save(self.out / GENERATOR_FILE)
+            ratios = self.sample(self.out / GRID_FILE, check=state.step % config.sample_every != 0)  # not twice
+            summary.update({k: round(v, 4) for k, v in CollapseGuard.summary(ratios).items()},
+                           within_class_diversity_cells={k: round(v, 4) for k, v in ratios.items()})
+            with atomic_file(self.out / LOSSES_FILE, "w") as handle:
+                rows = csv.writer(handle, lineterminator="\n")
+                rows.writerow(self.columns)
+                rows.writerows([[r[0], *(f"{v:.5f}" for v in r[1:])] for r in state.history])
+            write_json(self.out / SUMMARY_FILE, summary)
+            if self.tracker:
+                self.tracker.finish("FINISHED")
+        return summary
 
 
 class _MlflowTracker:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from gig_core.evaluation.inputs import EvaluationInputs
 from gig_core.evaluation.metrics import (
-    conditional_accuracy, diversity, fid, kid, memorization, per_class_fid, precision_recall,
+    conditional_accuracy, diversity, fid, kid, memorization, per_class_fid, precision_recall, within_class_diversity,
 )
 from gig_core.evaluation.metrics.result import MetricResult
 
@@ -21,6 +21,7 @@ METRICS: dict[str, Callable[[EvaluationInputs], MetricResult]] = {
     "precision_recall": precision_recall.compute,
     "per_class_fid": per_class_fid.compute,
     "conditional_accuracy": conditional_accuracy.compute,
+    "within_class_diversity": within_class_diversity.compute,
     "diversity": diversity.compute,
     "memorization": memorization.compute,
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import torch
 
+from gig_core.device import module_device
 from gig_core.evaluation.inputs import EvaluationInputs
 from gig_core.evaluation.metrics.result import MetricResult
 
@@ -13,8 +14,8 @@ from gig_core.evaluation.metrics.result import MetricResult
 @torch.no_grad()
 def predict(classifier, images: torch.Tensor, attribute: str, batch_size: int) -> torch.Tensor:
     """(N, 3, R, R) uint8 -> (N,) predicted class indices."""
-    head = classifier.heads[attribute]
-    return torch.cat([head(classifier.features(images[i:i + batch_size])).argmax(1)
+    head, device = classifier.heads[attribute], module_device(classifier)
+    return torch.cat([head(classifier.features(images[i:i + batch_size].to(device))).argmax(1).cpu()
                       for i in range(0, len(images), batch_size)])
 
 

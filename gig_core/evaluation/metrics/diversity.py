@@ -1,13 +1,22 @@
-"""Diversity: mean pairwise feature distance of the samples relative to the real images (about
-1 is real-like variety, near 0 is mode collapse), and MS-SSIM (torchmetrics) between random
-pairs of same-class samples, next to the same figure for real images (lower = more varied)."""
+"""Overall spread and MS-SSIM.
+
+`overall_spread`: mean pairwise feature distance of all samples relative to that of the real
+images. Differences *between* classes count here, so a conditional model that draws one image
+per class still scores near 1: it detects a generator that collapses across classes, not one
+that ignores its noise. That is `within_class_diversity`'s job (within_class_diversity.py).
+(Before, this figure was called `diversity` and read as "real-like" for such a model.)
+
+`ms_ssim`: MS-SSIM (torchmetrics) between random pairs of samples asked for the same
+attributes (the same condition cell), next to the same figure for real photos of one cell
+(`ms_ssim_real`); lower is more varied."""
 
 from __future__ import annotations
 
 import torch
 from torchmetrics.functional.image import multiscale_structural_similarity_index_measure
 
-from gig_core.evaluation.inputs import EvaluationInputs, class_indices
+from gig_core.diversity import spread
+from gig_core.evaluation.inputs import EvaluationInputs
 from gig_core.evaluation.metrics.result import MetricResult
 
 PAIRS = 256
@@ -17,14 +26,24 @@ BETAS = tuple(b / (0.0448 + 0.2856 + 0.3001) for b in (0.0448, 0.2856, 0.3001))
 KERNEL = 7
 
 
-def feature_diversity(real: torch.Tensor, fake: torch.Tensor) -> float:
-    return float(torch.pdist(fake.float()).mean() / torch.pdist(real.float()).mean())
+def overall_spread(real: torch.Tensor, fake: torch.Tensor) -> float:
+    return spread(fake) / spread(real)
 
 
-def same_class_ms_ssim(images: torch.Tensor, rows: list[dict[str, str]] | None, attribute: str | None, seed: int) -> float:
-    """Mean MS-SSIM of up to PAIRS random pairs of (N, 3, R, R) uint8 images from one class."""
+def cell_groups(rows: list[dict[str, str]] | None, attributes: list[str]) -> dict[tuple, torch.Tensor]:
+    """{attribute values: row indices} over the given attributes; one group of all rows without any."""
+    if not rows or not attributes:
+        return {(): torch.arange(len(rows or []))}
+    groups: dict[tuple, list[int]] = {}
+    for i, row in enumerate(rows):
+        groups.setdefault(tuple(row.get(a) for a in attributes), []).append(i)
+    return {k: torch.tensor(v) for k, v in groups.items()}
+
+
+def same_cell_ms_ssim(images: torch.Tensor, rows: list[dict[str, str]] | None, attributes: list[str], seed: int) -> float:
+    """Mean MS-SSIM of up to PAIRS random pairs of (N, 3, R, R) uint8 images from one condition cell."""
     generator = torch.Generator().manual_seed(seed)
-    groups = class_indices(rows, attribute) if attribute else {"all": torch.arange(len(images))}
+    groups = cell_groups(rows, attributes) if rows else {(): torch.arange(len(images))}
     groups = {k: v for k, v in groups.items() if len(v) >= 2}
     if not groups:
         return float("nan")
@@ -42,10 +61,10 @@ def same_class_ms_ssim(images: torch.Tensor, rows: list[dict[str, str]] | None, 
 
 
 def compute(inputs: EvaluationInputs) -> MetricResult:
-    attribute = inputs.class_attribute
+    attributes = list(inputs.fake_rows[0]) if inputs.fake_rows and inputs.fake_rows[0] else []
     seed = inputs.config.seed
     return MetricResult({
-        "diversity": feature_diversity(inputs.real, inputs.fake),
-        "ms_ssim": same_class_ms_ssim(inputs.fake_images, inputs.fake_rows, attribute, seed),
-        "ms_ssim_real": same_class_ms_ssim(inputs.real_images, inputs.real_rows, attribute, seed),
+        "overall_spread": overall_spread(inputs.real, inputs.fake),
+        "ms_ssim": same_cell_ms_ssim(inputs.fake_images, inputs.fake_rows, attributes, seed),
+        "ms_ssim_real": same_cell_ms_ssim(inputs.real_images, inputs.real_rows if attributes else None, attributes, seed),
     })

@@ -1,0 +1,147 @@
+"""Quality at equal compute (issue #10): GIG's default conditional recipe against the plain-loop
+DCGAN of benchmarks/train_throughput.py, on the 40k catalog at 64x64 on this machine's CPU.
+
+Three generators, all scored by `gig evaluate`'s reference set (the held-out split, the
+catalog feature extractor, every metric):
+  1. plain loop: the classic PyTorch DCGAN example's model and loop, `--steps` steps of 64
+     (624 = one epoch of the classic example), fed by an ImageFolder DataLoader of the same
+     training photos. Its transform pads each photo onto a white square and resizes it, as GIG's
+     preprocessing does (the example's CenterCrop would cut the products, and FID would then
+     measure framing, not the training recipe). Unconditional: no conditional accuracy.
+  2. GIG, equal images seen: params.yaml's train section (the default family and its settings)
+     with the '64' preset, `--steps` steps of 64, bf16 autocast + channels_last (the CPU speed
+     settings of benchmarks/train_throughput.py).
+  3. GIG, equal wall time: the same run resumed until it has trained as long as the plain loop.
+
+    .venv/bin/python benchmarks/quality.py [--catalog ../shared/datasets/fashion-products-small]
+        [--steps 624] [--work /tmp/gig_quality] [--out benchmarks/quality]
+
+Writes each generator's sample grid (GIG's: its first 16 articleType rows) to --out and every
+figure to --out/results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+from PIL import Image, ImageOps
+from torchvision import transforms
+
+from gig_core.config import EvaluateConfig, IngestConfig, PreprocessConfig, load_section
+from gig_core.data.ingest import ingest_catalog
+from gig_core.data.preprocess import load_split, preprocess_catalog
+from gig_core.evaluation.evaluate import ReferenceSet
+from gig_core.evaluation.sources import SampleSource, load_generator_file
+from gig_core.sampling import grid_image, save_png, to_uint8
+from gig_core.training.trainer import train
+from train_throughput import BATCH, NZ, plain_loop
+
+PADDED_TRANSFORM = transforms.Compose([
+    transforms.Lambda(lambda image: ImageOps.pad(image.convert("RGB"), (max(image.size),) * 2, color="white")),
+    transforms.Resize(64), transforms.ToTensor(), transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+])
+SHOWN = ["fid", "fid_ci_low", "fid_ci_high", "within_class_diversity", "within_class_diversity_worst",
+         "within_class_diversity_worst_cell", "cell_recall", "z_sensitivity", "z_sensitivity_real", "recall", "precision",
+         "coverage", "cond_acc_articleType", "real_acc_articleType", "cond_acc_baseColour", "real_acc_baseColour",
+         "memorized_share", "memorized_share_real", "within_class_cells", "num_samples"]
+
+
+def training_folder(catalog: Path, data_dir: Path, root: Path) -> Path:
+    """The training split's photos as ImageFolder wants them: one sub-folder per articleType (symlinks)."""
+    if root.is_dir():
+        return root
+    styles = pd.read_csv(catalog / "styles.csv", dtype=str, keep_default_na=False, on_bad_lines="skip")
+    types = dict(zip(styles["id"], styles["articleType"]))
+    for product_id in load_split(data_dir, "train").ids:
+        folder = root / (types.get(product_id) or "unknown").replace("/", "_")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{product_id}.jpg").symlink_to((catalog / "images" / f"{product_id}.jpg").resolve())
+    return root
+
+
+def save_top_rows(grid: Path, out: Path, rows: int = 16) -> None:
+    """The first `rows` rows (articleTypes) of a trainer grid: the whole catalog's has 142 (4 MB)."""
+    with Image.open(grid) as image:
+        cell = image.width // 8  # 8 columns, 2 px borders
+        image.crop((0, 0, image.width, min(image.height, rows * cell + 2))).save(out)
+
+
+def score(reference: ReferenceSet, source: SampleSource) -> dict:
+    values = reference.score(source).result.values
+    return {k: values.get(k) for k in SHOWN}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--catalog", default="../shared/datasets/fashion-products-small")
+    parser.add_argument("--steps", type=int, default=624, help="steps of 64 images (624: one epoch of the example)")
+    parser.add_argument("--work", default="/tmp/gig_quality", help="ingest, preprocess and training outputs")
+    parser.add_argument("--out", default="benchmarks/quality")
+    args = parser.parse_args()
+    catalog, work, out = Path(args.catalog), Path(args.work), Path(args.out)
+    if not (catalog / "styles.csv").is_file():
+        raise SystemExit(f"quality.py: no catalog at {catalog} (styles.csv + images/); give --catalog")
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(os.cpu_count() or 2)
+    data_dir = work / "pre"
+    if not (data_dir / "train.pt").is_file():
+        ingest_catalog(IngestConfig(source=str(catalog), out_dir=str(work / "ingest")), progress=False)
+        preprocess_catalog(PreprocessConfig(ingest_dir=str(work / "ingest"), out_dir=str(data_dir), resolution=64),
+                           progress=False)
+    reference = ReferenceSet(EvaluateConfig(data_dir=str(data_dir), cache_dir=str(work / "cache"),
+                                            out_dir=str(work / "eval")), progress=False)
+    print(f"catalog {catalog}: {len(reference.train_split())} train / {len(reference.images)} held-out photos at 64px; "
+          f"{os.cpu_count()} CPU cores, torch {torch.__version__}; {args.steps} steps of {BATCH}", flush=True)
+    results = {}
+
+    torch.manual_seed(0)
+    folder = training_folder(catalog, data_dir, work / "folder")
+    started = time.perf_counter()
+    _, plain_g = plain_loop(folder, args.steps, warmup=0, transform=PADDED_TRANSFORM)
+    plain_seconds = time.perf_counter() - started
+    with torch.no_grad():
+        z = torch.randn(len(reference.images), NZ, 1, 1, generator=torch.Generator().manual_seed(0))
+        plain_images = torch.cat([to_uint8(plain_g.eval()(z[i:i + 256])) for i in range(0, len(z), 256)])
+    save_png(grid_image(plain_images[:64], 8), out / "plain_loop.png")
+    results["plain loop, equal images"] = {"steps": args.steps, "seconds": round(plain_seconds, 1),
+                                           **score(reference, SampleSource("plain loop", images=plain_images))}
+    print("plain loop", json.dumps(results["plain loop, equal images"]), flush=True)
+
+    overrides = dict(preset="64", data_dir=str(data_dir), out_dir=str(work / "gig"), steps=args.steps, amp=True,
+                     channels_last=True, tracking_uri="", checkpoint_every=0, sample_every=10**9, resume="")
+    config = load_section("train", "params.yaml", overrides)
+    started = time.perf_counter()
+    train(config, progress=False)
+    gig_seconds = time.perf_counter() - started
+    results["gig, equal images"] = {"model": config.model, "steps": args.steps, "seconds": round(gig_seconds, 1),
+                                    **score(reference, SampleSource("gig", bundle=load_generator_file(work / "gig" / "generator.pt")))}
+    save_top_rows(work / "gig" / "grid.png", out / "gig_equal_images.png")
+    print("gig, equal images", json.dumps(results["gig, equal images"]), flush=True)
+
+    # Equal wall time: GIG trains for as long as the plain loop did. Faster, it goes on from where it stopped;
+    # slower, it is a shorter run of its own.
+    equal_time_steps = round(args.steps * plain_seconds / gig_seconds)
+    timed = {**overrides, "steps": equal_time_steps}
+    if equal_time_steps > args.steps:
+        timed["resume"] = "auto"
+    else:
+        timed["out_dir"] = str(work / "gig_equal_time")
+    started = time.perf_counter()
+    train(load_section("train", "params.yaml", timed), progress=False)
+    seconds = time.perf_counter() - started + (gig_seconds if timed.get("resume") else 0)
+    results["gig, equal time"] = {
+        "model": config.model, "steps": equal_time_steps, "seconds": round(seconds, 1),
+        **score(reference, SampleSource("gig", bundle=load_generator_file(Path(timed["out_dir"]) / "generator.pt")))}
+    save_top_rows(Path(timed["out_dir"]) / "grid.png", out / "gig_equal_time.png")
+    print("gig, equal time", json.dumps(results["gig, equal time"]), flush=True)
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
