@@ -156,7 +156,9 @@ class TrainConfig:
 
 # Settings a family needs to train well; a preset and then params.yaml and flags override them.
 FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
-    "hcgan": dict(diversity_weight=0.05),  # chosen by benchmarks/generator_variants.py (benchmarks/README.md)
+    # The mode-seeking weight from benchmarks/generator_variants.py; learning rates, beta1 and the label embedding
+    # size from the short-run probe (benchmarks/README.md, "Learning the conditions faster").
+    "hcgan": dict(diversity_weight=0.05, lr_g=4e-4, lr_d=4e-4, beta1=0.0, embed_dim=128),
     "wgan-gp": dict(regularizer="gp", reg_weight=10.0, d_steps=5, lr_g=1e-4, lr_d=1e-4, beta1=0.0, beta2=0.9),
     "vae": dict(lr_g=1e-3, beta1=0.9),
     "autoencoder": dict(lr_g=1e-3, beta1=0.9),

@@ -49,7 +49,8 @@ def tiny_train_config(data_dir: Path, out_dir: Path, **overrides) -> TrainConfig
     """Small models and a short run of the default family (or `model=`), with the family's own settings."""
     family = FAMILY_DEFAULTS.get(overrides.get("model", TrainConfig.model), {})
     values = dict(
-        diversity_weight=family.get("diversity_weight", 0.0), data_dir=str(data_dir), out_dir=str(out_dir), g_channels=16, d_channels=16, embed_dim=8, z_dim=32,
+        diversity_weight=family.get("diversity_weight", 0.0), data_dir=str(data_dir), out_dir=str(out_dir),
+        g_channels=16, d_channels=16, embed_dim=8, z_dim=32,
         steps=60, batch_size=16, sample_every=30, log_every=10, grid_columns=4, lr_g=1e-3, lr_d=1e-3,
         collapse_threshold=0.0,  # tiny runs are meant to be short, not good
     )

@@ -6,8 +6,8 @@ looks varied. So the guard takes the largest condition cells of the training spl
 (articleType x baseColour, ...), gives each several fixed latents, and compares the pixel
 spread of each cell's samples with the spread of that cell's real photos. An unconditional
 generator is one cell. The figure is logged from the first step; warnings start at step
-WARMUP_STEPS, when the EMA generator's batch-norm statistics have settled. The same definition of spread serves the evaluation metric
-(gig_core/diversity.py).
+WARMUP_STEPS, when the EMA generator's batch-norm statistics have settled. The same definition
+of spread serves the evaluation metric (gig_core/diversity.py).
 """
 
 from __future__ import annotations
