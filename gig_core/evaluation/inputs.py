@@ -39,9 +39,16 @@ class EvaluationInputs:
         return next(iter(self.fake_rows[0]))
 
 
+def cell_indices(rows: list[dict[str, str]] | None, attributes: list[str]) -> dict[tuple, torch.Tensor]:
+    """{attribute values: indices of the rows with them}; one group of all rows without attributes."""
+    if not rows or not attributes:
+        return {(): torch.arange(len(rows or []))}
+    groups: dict[tuple, list[int]] = {}
+    for i, row in enumerate(rows):
+        groups.setdefault(tuple(row[a] for a in attributes), []).append(i)
+    return {values: torch.tensor(index) for values, index in groups.items()}
+
+
 def class_indices(rows: list[dict[str, str]], attribute: str) -> dict[str, torch.Tensor]:
     """{value: indices of the rows with that value}."""
-    groups: dict[str, list[int]] = {}
-    for i, row in enumerate(rows):
-        groups.setdefault(row[attribute], []).append(i)
-    return {value: torch.tensor(index) for value, index in groups.items()}
+    return {values[0]: index for values, index in cell_indices(rows, [attribute]).items()}

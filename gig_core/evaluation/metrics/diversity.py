@@ -16,7 +16,7 @@ import torch
 from torchmetrics.functional.image import multiscale_structural_similarity_index_measure
 
 from gig_core.diversity import spread
-from gig_core.evaluation.inputs import EvaluationInputs
+from gig_core.evaluation.inputs import EvaluationInputs, cell_indices
 from gig_core.evaluation.metrics.result import MetricResult
 
 PAIRS = 256
@@ -30,20 +30,10 @@ def overall_spread(real: torch.Tensor, fake: torch.Tensor) -> float:
     return spread(fake) / spread(real)
 
 
-def cell_groups(rows: list[dict[str, str]] | None, attributes: list[str]) -> dict[tuple, torch.Tensor]:
-    """{attribute values: row indices} over the given attributes; one group of all rows without any."""
-    if not rows or not attributes:
-        return {(): torch.arange(len(rows or []))}
-    groups: dict[tuple, list[int]] = {}
-    for i, row in enumerate(rows):
-        groups.setdefault(tuple(row.get(a) for a in attributes), []).append(i)
-    return {k: torch.tensor(v) for k, v in groups.items()}
-
-
 def same_cell_ms_ssim(images: torch.Tensor, rows: list[dict[str, str]] | None, attributes: list[str], seed: int) -> float:
     """Mean MS-SSIM of up to PAIRS random pairs of (N, 3, R, R) uint8 images from one condition cell."""
     generator = torch.Generator().manual_seed(seed)
-    groups = cell_groups(rows, attributes) if rows else {(): torch.arange(len(images))}
+    groups = cell_indices(rows, attributes) if rows else {(): torch.arange(len(images))}
     groups = {k: v for k, v in groups.items() if len(v) >= 2}
     if not groups:
         return float("nan")
