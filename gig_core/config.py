@@ -121,6 +121,11 @@ class TrainConfig:
         default=0.0, metadata=_help("weight of the mode-seeking term (MSGAN): pushes images of the same labels apart "
                                     "when z differs (0 = off; GAN families)")
     )
+    class_weight: float = field(
+        default=0.0, metadata=_help("weight of the auxiliary classification loss (AC-GAN): D learns to name the "
+                                    "attributes of real photos, G to make samples D names as their labels "
+                                    "(0 = off; hcgan, cgan)")
+    )
     d_steps: int = field(default=1, metadata=_help("discriminator (critic) updates per generator update"))
     regularizer: str = field(default="none", metadata=_help("discriminator penalty: none, r1 or gp (WGAN-GP)"))
     reg_weight: float = field(default=10.0, metadata=_help("weight of the discriminator penalty"))

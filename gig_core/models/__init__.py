@@ -30,6 +30,7 @@ class Architecture:
     d_channels: int
     embed_dim: int = 0
     vocab: dict[str, list[str]] = field(default_factory=dict)  # conditioning attribute -> class names
+    classifier: bool = False  # the discriminator has auxiliary classifier heads (train.class_weight > 0)
 
     @property
     def vocab_sizes(self) -> dict[str, int]:
@@ -59,13 +60,15 @@ FAMILIES: dict[str, Family] = {
     ),
     "cgan": Family(
         build=lambda a: {"generator": ConditionalGenerator(a.z_dim, a.g_channels, a.resolution, a.vocab_sizes, a.embed_dim),
-                         "discriminator": ProjectionDiscriminator(a.d_channels, a.resolution, a.vocab_sizes)},
+                         "discriminator": ProjectionDiscriminator(a.d_channels, a.resolution, a.vocab_sizes,
+                                                                 a.classifier)},
         objective="gan", loss="hinge", conditional=True,
     ),
     "hcgan": Family(
         build=lambda a: {"generator": HierarchicalGenerator(a.z_dim, a.g_channels, a.resolution, a.vocab_sizes,
                                                             a.embed_dim),
-                         "discriminator": ProjectionDiscriminator(a.d_channels, a.resolution, a.vocab_sizes)},
+                         "discriminator": ProjectionDiscriminator(a.d_channels, a.resolution, a.vocab_sizes,
+                                                                 a.classifier)},
         objective="gan", loss="hinge", conditional=True,
     ),
     "wgan-gp": Family(build=lambda a: build_wgan(a.z_dim, a.g_channels, a.d_channels, a.resolution),

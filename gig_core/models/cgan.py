@@ -2,7 +2,9 @@
 
 Generator: one learned embedding per attribute next to z, and conditional batch norm in
 every block. Discriminator: a projection discriminator (Miyato & Koyama 2018), an
-unconditional score plus the inner product of attribute embeddings with the image features.
+unconditional score plus the inner product of attribute embeddings with the image features;
+optionally with one auxiliary classifier head per attribute on the same features (AC-GAN,
+Odena et al. 2017), trained when `train.class_weight` > 0.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ class ConditionalGenerator(nn.Module):
 
 
 class ProjectionDiscriminator(nn.Module):
-    def __init__(self, channels: int, resolution: int, vocab_sizes: dict[str, int]):
+    def __init__(self, channels: int, resolution: int, vocab_sizes: dict[str, int], classifier: bool = False):
         super().__init__()
         self.trunk = DCGANDiscriminator(channels, resolution, norm="spectral", head=False)
         dim = self.trunk.feature_dim
@@ -35,10 +37,18 @@ class ProjectionDiscriminator(nn.Module):
         self.projections = nn.ModuleDict(
             {a: nn.utils.spectral_norm(nn.Embedding(n, dim)) for a, n in vocab_sizes.items()}
         )
+        # Built only when trained: DistributedDataParallel refuses parameters that get no gradient.
+        self.classifiers = nn.ModuleDict(
+            {a: nn.utils.spectral_norm(nn.Linear(dim, n)) for a, n in vocab_sizes.items()} if classifier else {}
+        )
 
-    def forward(self, x: torch.Tensor, labels: dict[str, torch.Tensor]) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, labels: dict[str, torch.Tensor],
+                classify: bool = False) -> torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """(B,) real/fake logits; with classify, also {attribute: (B, K) class logits} from the same features."""
         h = self.trunk.features(x).sum(dim=(2, 3))  # (B, C)
         out = self.linear(h).flatten()  # (B,)
         for a, proj in self.projections.items():
             out = out + (proj(labels[a]) * h).sum(dim=1)
-        return out  # (B,) logits
+        if not classify:
+            return out
+        return out, {a: head(h) for a, head in self.classifiers.items()}

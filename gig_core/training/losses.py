@@ -66,6 +66,11 @@ def mode_seeking_ratio(fake: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     return (images / noise).mean()
 
 
+def classification_loss(logits: dict[str, torch.Tensor], labels: dict[str, torch.Tensor]) -> torch.Tensor:
+    """AC-GAN's auxiliary term: cross-entropy of {attribute: (B, K) logits} against the labels, summed over attributes."""
+    return sum(F.cross_entropy(l.float(), labels[a]) for a, l in logits.items())
+
+
 def reconstruction_error(recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Squared error summed over pixels, averaged over the batch (a Gaussian log-likelihood)."""
     return (recon - target).pow(2).flatten(1).sum(dim=1).mean()

@@ -16,7 +16,7 @@ from torch import nn
 from gig_core.config import TrainConfig
 from gig_core.models.vae import encode, reparameterize
 from gig_core.training.losses import (
-    GAN_LOSSES, elbo_loss, feature_matching, gradient_penalty, kl_divergence, kl_weight, mode_seeking_ratio,
+    GAN_LOSSES, classification_loss, elbo_loss, feature_matching, gradient_penalty, kl_divergence, kl_weight, mode_seeking_ratio,
     r1_penalty, reconstruction_error,
 )
 
@@ -79,12 +79,14 @@ class GanObjective(Objective):
         super().__init__(parts, config, loss)
         if config.diversity_weight > 0:
             self.columns = (*self.columns, "z_spread")  # the mode-seeking ratio, logged while it is trained on
+        if config.class_weight > 0:
+            self.columns = (*self.columns, "class_d", "class_g")  # the auxiliary classification losses
         self.optimizers = {"g": self.adam([parts["generator"]], config.lr_g),
                            "d": self.adam([parts["discriminator"]], config.lr_d)}
 
     def step(self, step, next_batch, augment, autocast):
         G, D, cfg = self.parts["generator"], self.parts["discriminator"], self.config
-        seek_modes = cfg.diversity_weight > 0
+        seek_modes, classify = cfg.diversity_weight > 0, cfg.class_weight > 0
         for critic_step in range(cfg.d_steps):
             real, real_labels = next_batch()
             z = torch.randn(real.shape[0], _unwrap(G).z_dim, device=real.device)
@@ -94,9 +96,16 @@ class GanObjective(Objective):
             with autocast():
                 with contextlib.nullcontext() if last else torch.no_grad():
                     fake = G(z, labels)  # (B, 3, R, R); the last one is reused for the G step
-                d_real = D(augment(real), real_labels).float()  # (B,)
+                if classify:  # D also names the attributes of the real photos (AC-GAN)
+                    d_real, classes = D(augment(real), real_labels, classify=True)
+                    class_d = classification_loss(classes, real_labels)
+                else:
+                    d_real = D(augment(real), real_labels)
+                d_real = d_real.float()  # (B,)
                 d_fake = D(augment(fake.detach()), labels).float()
                 loss_d = self.gan_loss.discriminator(d_real, d_fake)
+                if classify:
+                    loss_d = loss_d + cfg.class_weight * class_d
             if cfg.regularizer == "gp":
                 loss_d = loss_d + cfg.reg_weight * gradient_penalty(D, real, fake.detach().float(), labels)
             elif cfg.regularizer == "r1":
@@ -110,7 +119,12 @@ class GanObjective(Objective):
         # and unwrapped from DDP, it skips an all-reduce of gradients nobody uses.
         critic = _unwrap(D).requires_grad_(False)
         with autocast():
-            loss_g = self.gan_loss.generator(critic(augment(fake), labels).float())
+            if classify:  # G makes samples that D names as their labels
+                d_fake_g, classes = critic(augment(fake), labels, classify=True)
+                class_g = classification_loss(classes, labels)
+                loss_g = self.gan_loss.generator(d_fake_g.float()) + cfg.class_weight * class_g
+            else:
+                loss_g = self.gan_loss.generator(critic(augment(fake), labels).float())
         if seek_modes:
             spread = mode_seeking_ratio(fake.float(), z)
             loss_g = loss_g + cfg.diversity_weight / (spread + 1e-5)
@@ -123,6 +137,8 @@ class GanObjective(Objective):
                    grad_norm_d=grad_norm_d, grad_norm_g=grad_norm_g)
         if seek_modes:
             row["z_spread"] = spread
+        if classify:
+            row.update(class_d=class_d, class_g=class_g)
         return {k: v.detach() for k, v in row.items()}, d_real.detach()
 
 

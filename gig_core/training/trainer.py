@@ -101,11 +101,15 @@ def architecture_for(config: TrainConfig, data_dir: str | Path) -> Architecture:
         raise ValueError(f"train.condition_on names {missing}, which preprocess did not label; labelled: {sorted(vocab)}")
     if conditional and not config.condition_on:
         raise ValueError("a conditional model needs at least one attribute in train.condition_on")
+    if config.class_weight > 0 and not conditional:
+        raise ValueError(f"train.class_weight needs a conditional family (hcgan, cgan), not {config.model!r}; "
+                         f"set it to 0")
     return Architecture(
         model=config.model, resolution=config.resolution, z_dim=config.z_dim,
         g_channels=config.g_channels, d_channels=config.d_channels,
         embed_dim=config.embed_dim if conditional else 0,
         vocab={a: vocab[a] for a in config.condition_on} if conditional else {},
+        classifier=config.class_weight > 0,
     )
 
 
