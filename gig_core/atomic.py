@@ -7,6 +7,7 @@ killed process leaves either the previous output or nothing, never a half-writte
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -14,6 +15,28 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from gig_core.errors import GigError
+
+FULL_DISK_BYTES = 1 << 20  # a failed write with less free space than this is taken for a full disk
+
+
+class DiskFullError(GigError):
+    """A write that failed because its file system is full (torch.save reports it as a RuntimeError)."""
+
+
+def _disk_full(exc: BaseException, folder: Path) -> bool:
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    if isinstance(exc, (OSError, RuntimeError)):
+        with contextlib.suppress(OSError):
+            return shutil.disk_usage(folder).free < FULL_DISK_BYTES
+    return False
+
+
+def _full_disk_message(path: Path) -> str:
+    return (f"{path}: no space left on the device while writing it (the previous version, if any, is kept); "
+            f"free some space or point the stage's out_dir at a larger disk")
 
 
 def _current_umask() -> int:
@@ -50,8 +73,11 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     os.chmod(tmp, 0o777 & ~_current_umask())  # mkdtemp makes it 0700
     try:
         yield tmp
-    except BaseException:
+    except BaseException as exc:
+        full = _disk_full(exc, path.parent)
         shutil.rmtree(tmp, ignore_errors=True)
+        if full:
+            raise DiskFullError(_full_disk_message(path)) from exc
         raise
     old = None
     if path.exists():
@@ -76,9 +102,12 @@ def atomic_file(path: str | Path, mode: str = "wb") -> Iterator[Any]:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
+        full = _disk_full(exc, path.parent)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if full:
+            raise DiskFullError(_full_disk_message(path)) from exc
         raise
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import typing
 from pathlib import Path
@@ -17,6 +18,9 @@ from typing import Any
 
 from gig_core.config import DEFAULT_PARAMS, SECTIONS, ConfigError, load_section
 from gig_core.errors import GigError
+
+DEBUG_ENV = "GIG_DEBUG"  # set to 1 for tracebacks instead of one-line errors
+NON_CONFIG_FLAGS = {"command", "params", "quiet", "verbose", "attr"}  # flags of the command, not of a stage's config
 
 
 def _add_config_flags(parser: argparse.ArgumentParser, cls: type, prefix: str = "") -> None:
@@ -114,6 +118,19 @@ def _run_generate(config, args) -> None:
     print(f"generate: wrote {generate_grid(config, attributes)}")
 
 
+def _run_serve(config, args) -> None:
+    import uvicorn
+
+    from gig_core.generate import load_bundle
+    from gig_core.serving.app import build_app
+
+    bundle = load_bundle(config.model, config.tracking_uri)
+    print(f"serve: {config.model} on http://{config.host}:{config.port}/invocations (at most {config.max_images} "
+          f"images, {config.max_rows} rows, {config.max_body_bytes} bytes per request)", flush=True)
+    uvicorn.run(build_app(bundle, config), host=config.host, port=config.port, log_level="warning",
+                limit_concurrency=config.max_waiting + 8, timeout_graceful_shutdown=5)
+
+
 STAGES: dict[str, tuple[Callable[[Any, argparse.Namespace], None], str]] = {
     "ingest": (_run_ingest, "Validate a catalog folder; write catalog.parquet and quarantine.csv."),
     "preprocess": (_run_preprocess, "Pad, resize and split the accepted photos into uint8 tensors."),
@@ -122,6 +139,7 @@ STAGES: dict[str, tuple[Callable[[Any, argparse.Namespace], None], str]] = {
                                 "metrics.json and report.html."),
     "register": (_run_register, "Log to MLflow, register the model, move challenger/champion aliases."),
     "generate": (_run_generate, "Write a PNG grid of images from a registered model or a train output."),
+    "serve": (_run_serve, "Serve a generator over HTTP (MLflow's scoring protocol), with request limits."),
 }
 
 
@@ -138,13 +156,24 @@ def _summary(args) -> None:
     print_summary(args.params)
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("gig_core")
+    except PackageNotFoundError:  # run from a checkout that was not pip-installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gig", description="GIG: product-image generators from a catalog.")
+    parser.add_argument("--version", action="version", version=f"gig {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (_, description) in STAGES.items():
         sub = commands.add_parser(name, help=description, description=description + " Flags override params.yaml.")
         sub.add_argument("--params", default=DEFAULT_PARAMS, help="params file (default: params.yaml)")
         sub.add_argument("--quiet", action="store_true", help="no progress bars")
+        sub.add_argument("--verbose", action="store_true", help=f"show the traceback of an error (or set {DEBUG_ENV}=1)")
         _add_config_flags(sub, SECTIONS[name])
         if name == "generate":
             sub.add_argument("--attr", action="append", default=[], metavar="KEY=VALUE",
@@ -156,6 +185,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def describe_failure(exc: BaseException) -> tuple[str, int]:
+    """One line for the user and the exit status: 2 for input they can fix, 1 for an internal error."""
+    if isinstance(exc, (GigError, FileNotFoundError, ValueError, PermissionError, IsADirectoryError)):
+        text, status = str(exc), 2
+    else:
+        text, status = (f"internal error {type(exc).__name__}: {exc}; rerun with --verbose (or {DEBUG_ENV}=1) "
+                        f"for the traceback and report it"), 1
+    line = " ".join(text.split())  # one line, whatever the exception carried
+    return (line[:997] + "..." if len(line) > 1000 else line), status
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -165,11 +205,14 @@ def main(argv: list[str] | None = None) -> int:
             _summary(args)
         else:
             run, _ = STAGES[args.command]
-            config = load_section(args.command, args.params, _overrides(args, {"command", "params", "quiet", "attr"}))
+            config = load_section(args.command, args.params, _overrides(args, NON_CONFIG_FLAGS))
             run(config, args)
-    except (GigError, FileNotFoundError, ValueError) as exc:
-        print(f"gig {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    except Exception as exc:
+        if getattr(args, "verbose", False) or os.environ.get(DEBUG_ENV):
+            raise
+        line, status = describe_failure(exc)
+        print(f"gig {args.command}: error: {line}", file=sys.stderr)
+        return status
     return 0
 
 

@@ -22,8 +22,32 @@ T = TypeVar("T")
 DEFAULT_PARAMS = "params.yaml"
 
 
-def _help(text: str) -> dict[str, str]:
-    return {"help": text}
+def _help(text: str, **rule: Any) -> dict[str, Any]:
+    """Field metadata: the help text, and the rule a value must follow (min, max, gt, lt, choices).
+
+    `choices` may be a function, so the train section can name its model families without this
+    module importing torch.
+    """
+    return {"help": text, **rule}
+
+
+def _rule_failure(value: Any, rule: dict[str, Any]) -> str | None:
+    """What is wrong with `value` under a field's rule, or None."""
+    choices = rule.get("choices")
+    if choices is not None:
+        allowed = list(choices() if callable(choices) else choices)
+        return None if value in allowed else f"must be one of {allowed}"
+    bounds = [("min", ">=", lambda v, b: v >= b), ("max", "<=", lambda v, b: v <= b),
+              ("gt", ">", lambda v, b: v > b), ("lt", "<", lambda v, b: v < b)]
+    if any(key in rule and not holds(value, rule[key]) for key, _, holds in bounds):
+        return "must be " + " and ".join(f"{op} {rule[key]}" for key, op, _ in bounds if key in rule)
+    return None
+
+
+def _model_families() -> list[str]:
+    from gig_core.models import FAMILIES
+
+    return sorted(FAMILIES)
 
 
 @dataclass
@@ -48,26 +72,31 @@ class IngestConfig:
         default_factory=lambda: ["articleType", "baseColour"],
         metadata=_help("attributes a row must have (non-empty) to be accepted"),
     )
-    min_side: int = field(default=32, metadata=_help("refuse images whose shorter side is below this many pixels"))
-    max_pixels: int = field(default=40_000_000, metadata=_help("refuse larger images from their header (decompression bombs)"))
+    min_side: int = field(default=32, metadata=_help("refuse images whose shorter side is below this many pixels", min=1))
+    max_pixels: int = field(default=40_000_000, metadata=_help("refuse larger images from their header (decompression bombs)", min=1))
     max_quarantine_fraction: float = field(
-        default=0.05, metadata=_help("fail the stage when more than this share of rows is quarantined")
+        default=0.05, metadata=_help("fail the stage when more than this share of rows is quarantined", min=0.0, max=1.0)
     )
-    workers: int = field(default=2, metadata=_help("processes that fetch and check images (raise for S3)"))
+    min_kept_fraction: float = field(
+        default=0.5, metadata=_help("refuse a run that accepts fewer rows than this share of the previous run's (a "
+                                    "partial export would wipe the output; 0 = off); an empty one is always refused",
+                                    min=0.0, max=1.0)
+    )
+    workers: int = field(default=2, metadata=_help("processes that fetch and check images (raise for S3)", min=1))
 
 
 @dataclass
 class PreprocessConfig:
     ingest_dir: str = field(default="outputs/ingest", metadata=_help("output folder of the ingest stage"))
     out_dir: str = field(default="outputs/preprocess", metadata=_help("where the uint8 tensors and vocabularies go"))
-    resolution: int = field(default=32, metadata=_help("square side in pixels (32, 64 or 128)"))
+    resolution: int = field(default=32, metadata=_help("square side in pixels (32, 64 or 128)", choices=(32, 64, 128)))
     label_attributes: list[str] = field(
         default_factory=lambda: ["articleType", "baseColour"],
         metadata=_help("attributes turned into integer labels with a vocabulary"),
     )
-    holdout_fraction: float = field(default=0.15, metadata=_help("share of distinct photos held out for evaluation"))
+    holdout_fraction: float = field(default=0.15, metadata=_help("share of distinct photos held out for evaluation", gt=0.0, lt=1.0))
     split_salt: str = field(default="gig-holdout-v1", metadata=_help("salt of the content-hash split; change to draw another split"))
-    workers: int = field(default=2, metadata=_help("processes that decode and resize"))
+    workers: int = field(default=2, metadata=_help("processes that decode and resize", min=1))
 
 
 @dataclass
@@ -80,79 +109,79 @@ class AugmentConfig:
     """
 
     hflip: bool = field(default=True, metadata=_help("random horizontal flip"))
-    rotation_degrees: float = field(default=0.0, metadata=_help("max absolute rotation in degrees (0 = off)"))
-    scale_jitter: float = field(default=0.0, metadata=_help("max relative scale change, e.g. 0.05 (0 = off)"))
-    brightness: float = field(default=0.0, metadata=_help("brightness jitter factor (0 = off)"))
-    contrast: float = field(default=0.0, metadata=_help("contrast jitter factor (0 = off)"))
+    rotation_degrees: float = field(default=0.0, metadata=_help("max absolute rotation in degrees (0 = off)", min=0.0, max=180.0))
+    scale_jitter: float = field(default=0.0, metadata=_help("max relative scale change, e.g. 0.05 (0 = off)", min=0.0, lt=1.0))
+    brightness: float = field(default=0.0, metadata=_help("brightness jitter factor (0 = off)", min=0.0))
+    contrast: float = field(default=0.0, metadata=_help("contrast jitter factor (0 = off)", min=0.0))
     diffaugment: str = field(default="", metadata=_help("DiffAugment policy, e.g. 'color,translation,cutout' ('' = off)"))
     ada_target: float = field(
         default=0.0, metadata=_help("ADA overfitting target for E[sign(D(real))], e.g. 0.6 (0 = off); "
-                                    "applies the DiffAugment policy (all ops if empty) with adaptive probability")
+                                    "applies the DiffAugment policy (all ops if empty) with adaptive probability", min=0.0, max=1.0)
     )
-    ada_interval: int = field(default=4, metadata=_help("steps between ADA probability updates"))
-    ada_kimg: float = field(default=20.0, metadata=_help("thousands of images for the ADA probability to go 0 -> 1"))
+    ada_interval: int = field(default=4, metadata=_help("steps between ADA probability updates", min=1))
+    ada_kimg: float = field(default=20.0, metadata=_help("thousands of images for the ADA probability to go 0 -> 1", gt=0.0))
 
 
 @dataclass
 class TrainConfig:
-    preset: str = field(default="demo", metadata=_help("named preset: 'demo' (32x32, CPU-fast) or '64' (64x64)"))
+    preset: str = field(default="demo", metadata=_help("named preset: 'demo' (32x32, CPU-fast) or '64' (64x64)", choices=lambda: sorted(TRAIN_PRESETS)))
     data_dir: str = field(default="outputs/preprocess", metadata=_help("output folder of the preprocess stage"))
     out_dir: str = field(default="outputs/train", metadata=_help("checkpoint, sample grids and loss curves go here"))
     model: str = field(
-        default="hcgan", metadata=_help("family: hcgan, cgan, dcgan, wgan-gp, vae, vaegan or autoencoder")
+        default="hcgan", metadata=_help("family: hcgan, cgan, dcgan, wgan-gp, vae, vaegan or autoencoder", choices=_model_families)
     )
     condition_on: list[str] = field(
         default_factory=lambda: ["articleType", "baseColour"],
         metadata=_help("attributes the conditional GAN is conditioned on (first one = grid rows)"),
     )
-    resolution: int = field(default=32, metadata=_help("image side; must match preprocess.resolution"))
-    z_dim: int = field(default=128, metadata=_help("latent size"))
-    g_channels: int = field(default=32, metadata=_help("base channel count of the generator"))
-    d_channels: int = field(default=32, metadata=_help("base channel count of the discriminator"))
-    embed_dim: int = field(default=32, metadata=_help("label embedding size per attribute (hcgan, cgan)"))
-    steps: int = field(default=1500, metadata=_help("optimizer steps of G"))
-    batch_size: int = field(default=64, metadata=_help("images per step"))
-    lr_g: float = field(default=2e-4, metadata=_help("generator learning rate"))
-    lr_d: float = field(default=2e-4, metadata=_help("discriminator learning rate"))
-    beta1: float = field(default=0.5, metadata=_help("Adam beta1"))
-    beta2: float = field(default=0.999, metadata=_help("Adam beta2"))
-    ema_decay: float = field(default=0.999, metadata=_help("decay of the generator's moving average used for sampling"))
+    resolution: int = field(default=32, metadata=_help("image side; must match preprocess.resolution", choices=(32, 64, 128)))
+    z_dim: int = field(default=128, metadata=_help("latent size", min=1))
+    g_channels: int = field(default=32, metadata=_help("base channel count of the generator", min=1))
+    d_channels: int = field(default=32, metadata=_help("base channel count of the discriminator", min=1))
+    embed_dim: int = field(default=32, metadata=_help("label embedding size per attribute (hcgan, cgan)", min=1))
+    steps: int = field(default=1500, metadata=_help("optimizer steps of G", min=1))
+    batch_size: int = field(default=64, metadata=_help("images per step", min=2))
+    lr_g: float = field(default=2e-4, metadata=_help("generator learning rate", gt=0.0))
+    lr_d: float = field(default=2e-4, metadata=_help("discriminator learning rate", gt=0.0))
+    beta1: float = field(default=0.5, metadata=_help("Adam beta1", min=0.0, lt=1.0))
+    beta2: float = field(default=0.999, metadata=_help("Adam beta2", min=0.0, lt=1.0))
+    ema_decay: float = field(default=0.999, metadata=_help("decay of the generator's moving average used for sampling", min=0.0, max=1.0))
     diversity_weight: float = field(
         default=0.0, metadata=_help("weight of the mode-seeking term (MSGAN): pushes images of the same labels apart "
-                                    "when z differs (0 = off; GAN families)")
+                                    "when z differs (0 = off; GAN families)", min=0.0)
     )
     class_weight: float = field(
         default=0.0, metadata=_help("weight of the auxiliary classification loss (AC-GAN): D learns to name the "
                                     "attributes of real photos, G to make samples D names as their labels "
-                                    "(0 = off; hcgan, cgan)")
+                                    "(0 = off; hcgan, cgan)", min=0.0)
     )
-    d_steps: int = field(default=1, metadata=_help("discriminator (critic) updates per generator update"))
-    regularizer: str = field(default="none", metadata=_help("discriminator penalty: none, r1 or gp (WGAN-GP)"))
-    reg_weight: float = field(default=10.0, metadata=_help("weight of the discriminator penalty"))
-    kl_weight: float = field(default=1.0, metadata=_help("final weight of the KL term (vae, vaegan)"))
-    kl_anneal_steps: int = field(default=500, metadata=_help("steps over which the KL weight rises from 0"))
-    feature_match_weight: float = field(default=1.0, metadata=_help("weight of feature matching in the vaegan decoder loss"))
+    d_steps: int = field(default=1, metadata=_help("discriminator (critic) updates per generator update", min=1))
+    regularizer: str = field(default="none", metadata=_help("discriminator penalty: none, r1 or gp (WGAN-GP)", choices=("none", "r1", "gp")))
+    reg_weight: float = field(default=10.0, metadata=_help("weight of the discriminator penalty", min=0.0))
+    kl_weight: float = field(default=1.0, metadata=_help("final weight of the KL term (vae, vaegan)", min=0.0))
+    kl_anneal_steps: int = field(default=500, metadata=_help("steps over which the KL weight rises from 0", min=0))
+    feature_match_weight: float = field(default=1.0, metadata=_help("weight of feature matching in the vaegan decoder loss", min=0.0))
     device: str = field(default="auto", metadata=_help("auto (cuda when available), cpu, cuda or cuda:N"))
     processes: int = field(
         default=0, metadata=_help("training processes on this machine, one per GPU, each with its own batch_size "
-                                  "images per step (0 = one per visible GPU, or one on a CPU)")
+                                  "images per step (0 = one per visible GPU, or one on a CPU)", min=0)
     )
     amp: bool = field(default=False, metadata=_help("bf16 autocast for forward passes"))
     channels_last: bool = field(default=False, metadata=_help("channels_last memory format for models and batches"))
     compile: bool = field(default=False, metadata=_help("torch.compile the models (slow start, faster steps)"))
     deterministic: bool = field(default=False, metadata=_help("torch deterministic algorithms (bit-exact resume on CPU)"))
-    checkpoint_every: int = field(default=500, metadata=_help("write a resumable checkpoint every N steps (0 = end only)"))
+    checkpoint_every: int = field(default=500, metadata=_help("write a resumable checkpoint every N steps (0 = end only)", min=0))
     collapse_threshold: float = field(
         default=0.35, metadata=_help("warn of mode collapse when, within a condition cell, fixed-noise samples vary "
-                                     "less than this fraction of the cell's real photos (0 = never)")
+                                     "less than this fraction of the cell's real photos (0 = never)", min=0.0)
     )
     tracking_uri: str = field(default="", metadata=_help("MLflow URI for per-step metrics ('' = off)"))
     experiment: str = field(default="gig", metadata=_help("MLflow experiment of the per-step metrics"))
-    sample_every: int = field(default=250, metadata=_help("write a sample grid every N steps"))
-    log_every: int = field(default=25, metadata=_help("record losses every N steps"))
-    grid_columns: int = field(default=8, metadata=_help("samples per row in sample grids"))
+    sample_every: int = field(default=250, metadata=_help("write a sample grid every N steps", min=1))
+    log_every: int = field(default=25, metadata=_help("record losses every N steps", min=1))
+    grid_columns: int = field(default=8, metadata=_help("samples per row in sample grids", min=1))
     seed: int = field(default=0, metadata=_help("seed for weights, noise and data order"))
-    threads: int = field(default=0, metadata=_help("torch CPU threads (0 = all cores)"))
+    threads: int = field(default=0, metadata=_help("torch CPU threads (0 = all cores)", min=0))
     resume: str = field(
         default="", metadata=_help("checkpoint to resume from; 'auto' = out_dir/checkpoint.pt when present; '' = fresh")
     )
@@ -190,7 +219,7 @@ class EvaluateConfig:
     tracking_uri: str = field(default="sqlite:///mlflow.db", metadata=_help("MLflow URI that resolves a models:/ URI"))
     feature_extractor: str = field(
         default="catalog", metadata=_help("'catalog' (small classifier trained on the catalog, offline), 'inception' "
-                                          "or 'torchscript'")
+                                          "or 'torchscript'", choices=("catalog", "inception", "torchscript"))
     )
     inception_weights: str = field(
         default="", metadata=_help("local path of the pt_inception-2015-12-05 weights, needed for 'inception'")
@@ -203,28 +232,28 @@ class EvaluateConfig:
                                  "within_class_diversity", "diversity", "memorization"],
         metadata=_help("metrics to compute, by name (see gig_core/evaluation/metrics)"),
     )
-    bootstrap_draws: int = field(default=200, metadata=_help("bootstrap resamples behind the FID and KID intervals"))
-    confidence: float = field(default=0.95, metadata=_help("confidence level of the intervals"))
-    pr_neighbours: int = field(default=3, metadata=_help("k of the k-NN manifolds of precision/recall"))
-    dc_neighbours: int = field(default=5, metadata=_help("k of the k-NN balls of density/coverage"))
-    min_class_samples: int = field(default=20, metadata=_help("smallest class (real and generated) given a per-class FID"))
+    bootstrap_draws: int = field(default=200, metadata=_help("bootstrap resamples behind the FID and KID intervals", min=2))
+    confidence: float = field(default=0.95, metadata=_help("confidence level of the intervals", gt=0.0, lt=1.0))
+    pr_neighbours: int = field(default=3, metadata=_help("k of the k-NN manifolds of precision/recall", min=1))
+    dc_neighbours: int = field(default=5, metadata=_help("k of the k-NN balls of density/coverage", min=1))
+    min_class_samples: int = field(default=20, metadata=_help("smallest class (real and generated) given a per-class FID", min=2))
     min_cell_images: int = field(
         default=16, metadata=_help("condition cells (e.g. articleType x baseColour) with at least this many real photos "
-                                   "get a within-class diversity")
+                                   "get a within-class diversity", min=2)
     )
-    max_cells: int = field(default=64, metadata=_help("score at most this many condition cells, the largest first"))
-    cell_samples: int = field(default=32, metadata=_help("samples per condition cell, differing only in z"))
+    max_cells: int = field(default=64, metadata=_help("score at most this many condition cells, the largest first", min=1))
+    cell_samples: int = field(default=32, metadata=_help("samples per condition cell, differing only in z", min=2))
     memorization_ratio: float = field(
         default=0.5, metadata=_help("a sample is a copy when its nearest training image is closer than this fraction "
-                                    "of the median real-to-real nearest-neighbour distance")
+                                    "of the median real-to-real nearest-neighbour distance", gt=0.0)
     )
     memorization_max_share: float = field(
-        default=0.05, metadata=_help("flag the generator when more than this share of its samples are copies")
+        default=0.05, metadata=_help("flag the generator when more than this share of its samples are copies", min=0.0, max=1.0)
     )
     cache_dir: str = field(default=".gig_cache", metadata=_help("cache of catalog feature extractors, keyed by catalog content"))
-    extractor_steps: int = field(default=300, metadata=_help("training steps (batches of 128) of the catalog feature extractor"))
-    kid_subset_size: int = field(default=100, metadata=_help("KID subset size (capped at the sample count)"))
-    batch_size: int = field(default=256, metadata=_help("images per batch when generating and extracting"))
+    extractor_steps: int = field(default=300, metadata=_help("training steps (batches of 128) of the catalog feature extractor", min=1))
+    kid_subset_size: int = field(default=100, metadata=_help("KID subset size (capped at the sample count)", min=2))
+    batch_size: int = field(default=256, metadata=_help("images per batch when generating and extracting", min=1))
     seed: int = field(default=0, metadata=_help("seed of the generated evaluation samples"))
     device: str = field(default="auto", metadata=_help("where samples are made and features extracted: auto (cuda when "
                                                        "available), cpu, cuda or cuda:N"))
@@ -243,12 +272,17 @@ class RegisterConfig:
     catalog_dvc_file: str = field(default="data.dvc", metadata=_help("DVC file whose hash identifies the catalog version"))
     promotion_margin: float = field(
         default=0.0, metadata=_help("FID points by which the challenger must beat the champion, beyond the bootstrap "
-                                    "noise, to be promoted")
+                                    "noise, to be promoted", min=0.0)
     )
     min_within_class_diversity: float = field(
         default=0.5, metadata=_help("refuse promotion, whatever the FID, when the challenger's within_class_diversity "
                                     "(spread within a condition cell relative to its real photos) is below this "
-                                    "(0 = no veto)")
+                                    "(0 = no veto)", min=0.0)
+    )
+    min_first_champion_precision: float = field(
+        default=0.3, metadata=_help("with no champion yet, promote only a challenger whose precision (share of samples "
+                                    "that look like catalog photos) reaches this (0 = off); an untrained model scores "
+                                    "about 0", min=0.0, max=1.0)
     )
 
 
@@ -256,10 +290,28 @@ class RegisterConfig:
 class GenerateConfig:
     model: str = field(default="models:/gig-generator@champion", metadata=_help("model URI or a train checkpoint path"))
     tracking_uri: str = field(default="sqlite:///mlflow.db", metadata=_help("MLflow tracking and registry URI"))
-    n: int = field(default=16, metadata=_help("number of images"))
+    n: int = field(default=16, metadata=_help("number of images", min=1))
     seed: int = field(default=0, metadata=_help("sampling seed"))
     out: str = field(default="grid.png", metadata=_help("output PNG grid"))
-    columns: int = field(default=8, metadata=_help("images per grid row"))
+    columns: int = field(default=8, metadata=_help("images per grid row", min=1))
+    trust_model_code: bool = field(
+        default=False, metadata=_help("allow an MLflow model that is not GIG's to load by running its Python code "
+                                      "(GIG's own models are read weights-only and never need this)")
+    )
+
+
+@dataclass
+class ServeConfig:
+    model: str = field(default="models:/gig-generator@champion",
+                       metadata=_help("model URI (models:/NAME@ALIAS), MLflow model folder or train output to serve"))
+    tracking_uri: str = field(default="sqlite:///mlflow.db", metadata=_help("MLflow tracking and registry URI"))
+    host: str = field(default="127.0.0.1", metadata=_help("address to listen on (0.0.0.0 = every interface)"))
+    port: int = field(default=5001, metadata=_help("port to listen on", min=1, max=65535))
+    max_rows: int = field(default=64, metadata=_help("rows per request", min=1))
+    max_images: int = field(default=256, metadata=_help("images per request, all rows together", min=1))
+    max_body_bytes: int = field(default=65536, metadata=_help("request body size in bytes", min=64))
+    max_waiting: int = field(default=4, metadata=_help("requests waiting behind the running one before 503", min=0))
+    deadline_seconds: float = field(default=30.0, metadata=_help("a request's time limit, waiting included", gt=0.0))
 
 
 @dataclass
@@ -270,6 +322,7 @@ class Params:
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     register: RegisterConfig = field(default_factory=RegisterConfig)
     generate: GenerateConfig = field(default_factory=GenerateConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)
 
 
 class ConfigError(GigError, ValueError):
@@ -291,7 +344,12 @@ def build(cls: type[T], values: dict[str, Any], where: str) -> T:
     kwargs: dict[str, Any] = {}
     for name, value in values.items():
         kwargs[name] = _coerce(types[name], value, f"{where}.{name}")
-    return cls(**kwargs)
+    config = cls(**kwargs)
+    for f in dataclasses.fields(cls):  # defaults and presets too: every value the stage will see
+        failure = _rule_failure(getattr(config, f.name), f.metadata)
+        if failure:
+            raise ConfigError(f"{where}.{f.name}: got {getattr(config, f.name)!r}; {failure} ({f.metadata['help']})")
+    return config
 
 
 def _coerce(tp: Any, value: Any, where: str) -> Any:
@@ -337,13 +395,28 @@ def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
 
 
 def read_params_file(path: str | Path | None = DEFAULT_PARAMS) -> dict[str, Any]:
-    """The raw params.yaml mapping; no file (None, or a missing path) means all defaults."""
+    """The raw params.yaml mapping; None, or a missing file of the default name, means all defaults.
+
+    A file named on purpose that is not there is an error: `--params params.yml` must not run
+    on built-in defaults with tracking off.
+    """
     if path is None:
         return {}
     path = Path(path)
     if not path.exists():
-        return {}
-    data = yaml.safe_load(path.read_text()) or {}
+        if str(path) == DEFAULT_PARAMS:
+            return {}
+        raise ConfigError(f"{path}: params file not found; give an existing file with --params, or omit the flag "
+                          f"to use {DEFAULT_PARAMS} (or the defaults when there is none)")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}, column {mark.column + 1}:" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}:{line} invalid YAML: {problem}; fix the file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of stage sections")
     return data

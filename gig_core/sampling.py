@@ -20,6 +20,7 @@ from torchvision.utils import make_grid
 from gig_core.atomic import atomic_file
 from gig_core.device import module_device
 from gig_core.models import Architecture, build_generator
+from gig_core.torch_files import read_torch_file
 
 
 class UnknownAttributeError(ValueError):
@@ -61,7 +62,8 @@ class GeneratorBundle:
 
     @classmethod
     def load(cls, path: str | Path, map_location: str = "cpu") -> "GeneratorBundle":
-        data = torch.load(path, map_location=map_location, weights_only=True)
+        data = read_torch_file(path, "generator file", "give a generator.pt written by gig train",
+                               map_location=map_location)
         return cls.from_state(data["arch"], data["state_dict"])
 
     @classmethod

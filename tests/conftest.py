@@ -73,6 +73,7 @@ class TinyRun:
             tracking_uri=f"sqlite:///{registry / 'mlflow.db'}", artifact_dir=str(registry / "artifacts"),
             catalog_dvc_file=str(registry / "missing.dvc"),
             min_within_class_diversity=0.0,  # these tests are about the FID rule; the veto has its own tests
+            min_first_champion_precision=0.0,  # and so has the first champion's floor
         )
         values.update(overrides)
         return RegisterConfig(**values)

@@ -1,6 +1,6 @@
 import pytest
 
-from gig_core.cli import _overrides, build_parser
+from gig_core.cli import NON_CONFIG_FLAGS, _overrides, build_parser
 from gig_core.config import TRAIN_PRESETS, ConfigError, load_params, load_section
 
 
@@ -38,5 +38,5 @@ def test_repo_params_file_loads():
 
 def test_cli_flags_become_nested_overrides():
     args = build_parser().parse_args(["train", "--steps", "5", "--no-augment-hflip", "--condition-on", "articleType"])
-    overrides = _overrides(args, {"command", "params", "quiet", "attr"})
+    overrides = _overrides(args, NON_CONFIG_FLAGS)
     assert overrides == {"steps": 5, "augment": {"hflip": False}, "condition_on": ["articleType"]}

@@ -176,6 +176,7 @@ def test_gig_evaluate_samples_dir(sample_reference, tmp_path):
     (folder / "notes.txt").write_text("not an image, ignored")
     cfg = sample_reference.config
     out = tmp_path / "evaluate"
+    (tmp_path / "none.yaml").write_text("")  # an empty params file: defaults, not the repository's params.yaml
     result = subprocess.run(
         [sys.executable, "-m", "gig_core.cli", "evaluate", "--quiet", "--samples", str(folder), "--data-dir", cfg.data_dir,
          "--cache-dir", cfg.cache_dir, "--out-dir", str(out), "--params", str(tmp_path / "none.yaml")],
@@ -288,3 +289,25 @@ def test_promotion_vetoes_a_collapsed_challenger_whose_fid_beats_the_champion(sa
     assert not decision.promote, decision
     assert decision.reason.startswith("within-class diversity 0.000 is below register.min_within_class_diversity 0.5 "
                                       "(worst cell ")
+
+
+def test_precision_floor_refuses_an_untrained_generator(sample_reference, ladder):
+    """register.min_first_champion_precision's default (0.3) sits between an initialised generator and real photos."""
+    from gig_core.config import RegisterConfig, TrainConfig, load_section
+    from gig_core.data.preprocess import load_vocab
+    from gig_core.models import Architecture, build_generator
+    from gig_core.registry.promotion import FirstChampionFloor
+    from gig_core.sampling import GeneratorBundle
+
+    train = load_section("train", None)  # the demo preset with the default family's settings
+    vocab = load_vocab(sample_reference.config.data_dir)
+    arch = Architecture(model=train.model, resolution=32, z_dim=train.z_dim, g_channels=train.g_channels,
+                        d_channels=train.d_channels, embed_dim=train.embed_dim,
+                        vocab={a: vocab[a] for a in TrainConfig().condition_on})
+    torch.manual_seed(0)
+    untrained = GeneratorBundle(build_generator(arch).eval(), arch)
+    values = sample_reference.score(SampleSource("untrained", bundle=untrained)).result.values
+    floor = RegisterConfig().min_first_champion_precision
+    assert values["precision"] < floor <= ladder["blurred"]["precision"] < ladder["real"]["precision"], values
+    decision = decide_promotion(values["fid"], None, first_floor=FirstChampionFloor(values["precision"], floor))
+    assert not decision.promote and "min_first_champion_precision" in decision.reason

@@ -197,7 +197,7 @@ def test_racing_register_steps_leave_one_champion(tiny_run, candidates, tmp_path
              progress=False)  # v1, the champion to beat
 
     def command(name: str) -> list[str]:
-        return [sys.executable, "-m", "gig_core.cli", "register", "--quiet", "--params", str(tmp_path / "none.yaml"),
+        return [sys.executable, "-m", "gig_core.cli", "register", "--quiet",  # cwd has no params.yaml: defaults
                 "--train-dir", better["train_dir"], "--evaluate-dir", better["evaluate_dir"],
                 "--out-dir", str(tmp_path / name), "--tracking-uri", base.tracking_uri,
                 "--artifact-dir", base.artifact_dir, "--catalog-dvc-file", base.catalog_dvc_file]
@@ -252,3 +252,27 @@ def test_register_vetoes_a_challenger_that_ignores_z(tiny_run, tmp_path):
     client = MlflowClient(tracking_uri=tiny_run.register_config(tmp_path).tracking_uri)
     assert client.get_model_version_by_alias("gig-generator", "champion").version == 1
     assert "within-class diversity" in client.get_run(second["run_id"]).data.tags["promotion_reason"]
+
+
+def test_an_untrained_model_does_not_become_the_first_champion(tiny_run, tmp_path):
+    """With no champion to beat, the precision floor refuses a challenger, and says why in registration.json.
+
+    (On this 24-image held-out split even an initialised generator scores precision 0.8, so the
+    floor here is set above it; that the default floor refuses an untrained model on the sample
+    catalog is test_evaluation_quality.py's test_precision_floor_refuses_an_untrained_generator.)"""
+    from gig_core.registry.promotion import FirstChampionFloor
+
+    assert not decide_promotion(340.0, None, first_floor=FirstChampionFloor(0.0, 0.3)).promote
+    assert decide_promotion(40.0, None, first_floor=FirstChampionFloor(0.5, 0.3)).promote
+
+    train_dir, evaluate_dir = tmp_path / "untrained" / "train", tmp_path / "untrained" / "evaluate"
+    train(tiny_train_config(Path(tiny_run.preprocess.out_dir), train_dir, steps=1, sample_every=1, log_every=1,
+                            lr_g=1e-9, lr_d=1e-9, ema_decay=1.0), progress=False)  # the generator as initialised
+    evaluate(type(tiny_run.evaluate)(**{**tiny_run.evaluate.__dict__, "train_dir": str(train_dir),
+                                         "out_dir": str(evaluate_dir)}), progress=False)
+    result = register(tiny_run.register_config(tmp_path, train_dir=str(train_dir), evaluate_dir=str(evaluate_dir),
+                                                min_first_champion_precision=1.0), progress=False)
+    promotion = result["promotion"]
+    assert not promotion["promote"] and result["aliases"] == ["challenger"]
+    assert promotion["reason"].startswith("no champion yet, but precision 0.")
+    assert "below register.min_first_champion_precision 1.0" in promotion["reason"]

@@ -66,7 +66,7 @@ def test_64_preset_trains_on_64px_images(tiny_run, tmp_path):
 
     preprocess_catalog(PreprocessConfig(ingest_dir=tiny_run.ingest.out_dir, out_dir=str(tmp_path / "pre64"),
                                         resolution=64), progress=False)
-    config = load_section("train", tmp_path / "no-params.yaml", {
+    config = load_section("train", None, {
         "preset": "64", "data_dir": str(tmp_path / "pre64"), "out_dir": str(tmp_path / "t64"),
         "steps": 2, "batch_size": 8, "g_channels": 8, "d_channels": 8, "grid_columns": 2,
     })

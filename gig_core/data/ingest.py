@@ -69,7 +69,13 @@ def read_table(data: bytes, name: str) -> tuple[pd.DataFrame, list[tuple[int, st
     if name.endswith(".parquet"):
         table = pd.read_parquet(io.BytesIO(data))
         return table.astype("string").fillna("").astype(object).astype(str), []
-    reader = csv.reader(io.StringIO(data.decode("utf-8-sig"), newline=""))
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise CatalogError(f"{name}: line {line}: byte 0x{data[exc.start]:02x} is not UTF-8; re-export the table as "
+                           f"UTF-8 (e.g. iconv -f cp1252 -t utf-8)") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
     header = next(reader, None)
     if not header:
         raise CatalogError(f"catalog table is empty: {name}")
@@ -83,6 +89,29 @@ def read_table(data: bytes, name: str) -> tuple[pd.DataFrame, list[tuple[int, st
         else:
             rows.append(row)
     return pd.DataFrame(rows, columns=header, dtype=str), malformed
+
+
+def _previous_accepted(out_dir: Path) -> int | None:
+    """Accepted rows of the previous run's output, or None when there is none."""
+    path = out_dir / SUMMARY_FILE
+    if not path.is_file():
+        return None
+    return int(json.loads(path.read_text()).get("accepted", 0))
+
+
+def check_catalog_size(accepted: int, previous: int | None, min_kept_fraction: float) -> str | None:
+    """Why an export of `accepted` rows must not replace the previous output, or None.
+
+    An empty export, or one that shrank below min_kept_fraction of the previous run's, is far
+    more often a broken or partial export than a real catalog change; replacing the previous
+    output with it would wipe what the next stages train on.
+    """
+    if accepted == 0:
+        return "no row was accepted"
+    if previous and accepted < min_kept_fraction * previous:
+        return (f"{accepted} rows were accepted, {accepted / previous:.1%} of the previous run's {previous}, under "
+                f"min_kept_fraction={min_kept_fraction:.0%}")
+    return None
 
 
 def _previous_index(out_dir: Path) -> dict[str, dict]:
@@ -215,6 +244,14 @@ def ingest_catalog(config: IngestConfig, progress: bool = True) -> dict:
                 f"{summary['quarantined']} of {total} rows ({summary['quarantined_fraction']:.1%}) were quarantined, over "
                 f"max_quarantine_fraction={config.max_quarantine_fraction:.1%}: the export looks broken, so this run stops "
                 f"here. Reasons: {summary['reasons']}. Report: {rejected / QUARANTINE_FILE}; previous outputs kept."
+            )
+
+        shrunk = check_catalog_size(len(accepted), _previous_accepted(out_dir), config.min_kept_fraction)
+        if shrunk:
+            kept = "the previous output is kept" if out_dir.exists() else "nothing was written"
+            raise CatalogError(
+                f"{source.describe()}: {shrunk}: the export looks empty or partial, so this run stops here and {kept}. "
+                f"If the catalog really shrank, lower ingest.min_kept_fraction (0 = off) for this run."
             )
 
         columns = ["id", "image", "name", *FACT_COLUMNS, *attributes]

@@ -31,6 +31,7 @@ from tqdm import tqdm
 from gig_core.atomic import atomic_dir
 from gig_core.config import PreprocessConfig
 from gig_core.data.ingest import BLOB_DIR, read_catalog
+from gig_core.torch_files import read_torch_file
 
 SPLITS = ("train", "heldout")
 VOCAB_FILE = "vocab.json"
@@ -177,7 +178,7 @@ class TensorSplit:
 
     @classmethod
     def load(cls, path: Path) -> "TensorSplit":
-        data = torch.load(path, weights_only=True)
+        data = read_torch_file(path, "preprocessed split", "rerun gig preprocess (or dvc repro preprocess)")
         return cls(images=data["images"], labels=data["labels"], ids=list(data["ids"]))
 
 

@@ -13,7 +13,9 @@ from PIL import Image, UnidentifiedImageError
 from gig_core.config import EvaluateConfig
 from gig_core.data.preprocess import square_resize, to_rgb
 from gig_core.errors import GigError
+from gig_core.registry.loading import is_model_uri, load_generator
 from gig_core.sampling import GeneratorBundle
+from gig_core.torch_files import read_torch_file
 from gig_core.training.checkpoint import CHECKPOINT_FILE
 from gig_core.training.trainer import GENERATOR_FILE
 
@@ -33,23 +35,12 @@ class SampleSource:
 
 def load_generator_file(path: Path) -> GeneratorBundle:
     """generator.pt (a train output) or checkpoint.pt (its EMA generator)."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = read_torch_file(path, "generator or checkpoint", "give a generator.pt or checkpoint.pt written by gig train")
     if "state_dict" in state and "arch" in state:
         return GeneratorBundle.from_state(state["arch"], state["state_dict"])
     if "ema" in state and "arch" in state:
         return GeneratorBundle.from_state(state["arch"], state["ema"])
     raise SampleSourceError(f"{path} is neither a {GENERATOR_FILE} nor a {CHECKPOINT_FILE} written by gig train")
-
-
-def load_registered(uri: str, tracking_uri: str) -> GeneratorBundle:
-    import mlflow
-
-    mlflow.set_tracking_uri(tracking_uri)
-    try:
-        model = mlflow.pyfunc.load_model(uri)
-    except mlflow.exceptions.MlflowException as error:
-        raise SampleSourceError(f"cannot load {uri} from {tracking_uri}: {error}") from None
-    return model.unwrap_python_model().bundle
 
 
 def load_image_folder(folder: Path, resolution: int) -> torch.Tensor:
@@ -80,9 +71,9 @@ def open_sample_source(config: EvaluateConfig, resolution: int) -> SampleSource:
     if config.samples:
         return SampleSource(f"images in {config.samples}", images=load_image_folder(Path(config.samples), resolution))
     spec = config.model or str(Path(config.train_dir) / GENERATOR_FILE)
-    if ":/" in spec:
-        return SampleSource(spec, bundle=load_registered(spec, config.tracking_uri))
     path = Path(spec)
+    if is_model_uri(spec) or (path / "MLmodel").is_file():  # a registered model: its weights, never its code
+        return SampleSource(spec, bundle=load_generator(spec, config.tracking_uri))
     if path.is_dir():
         path = path / GENERATOR_FILE
     if not path.is_file():

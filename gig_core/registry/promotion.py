@@ -37,6 +37,19 @@ class DiversityFloor:
 
 
 @dataclass(frozen=True)
+class FirstChampionFloor:
+    """The challenger's precision (share of samples on the real photos' manifold) and the floor a
+    first champion must reach: with no champion to beat, nothing else stops an untrained model."""
+
+    precision: float
+    minimum: float
+
+    @property
+    def passed(self) -> bool:
+        return self.precision >= self.minimum
+
+
+@dataclass(frozen=True)
 class PromotionDecision:
     promote: bool
     reason: str
@@ -53,7 +66,8 @@ class PromotionDecision:
 
 
 def decide_promotion(challenger_fid: float, champion: ChampionComparison | None, margin: float = 0.0,
-                     diversity: DiversityFloor | None = None) -> PromotionDecision:
+                     diversity: DiversityFloor | None = None,
+                     first_floor: FirstChampionFloor | None = None) -> PromotionDecision:
     """The challenger becomes champion when it varies within each product type, and there is no
     champion or it is better beyond the noise: the lower end of the improvement's interval
     exceeds `margin` FID points.
@@ -64,6 +78,8 @@ def decide_promotion(challenger_fid: float, champion: ChampionComparison | None,
     differ by chance, and promoting on chance churns the champion (and the shop's images) for
     nothing. The comparison must come from re-scoring the champion on the challenger's
     reference set (same held-out images, same feature extractor), never from its old record.
+    With no champion yet, the challenger must still clear `first_floor`: an untrained or broken
+    generator would otherwise become the first champion by default.
     """
     common: dict = dict(challenger_fid=challenger_fid, margin=margin,
                         within_class_diversity=diversity.value if diversity else None)
@@ -77,6 +93,11 @@ def decide_promotion(challenger_fid: float, champion: ChampionComparison | None,
                                         f"too little within a product type, whatever its FID ({challenger_fid:.3f})",
                                  **common)
     if champion is None:
+        if first_floor is not None and not first_floor.passed:
+            return PromotionDecision(False, f"no champion yet, but precision {first_floor.precision:.3f} is below "
+                                            f"register.min_first_champion_precision {first_floor.minimum}: too few "
+                                            f"samples look like catalog photos to serve (FID {challenger_fid:.3f})",
+                                     **common)
         return PromotionDecision(True, "no champion yet", **common)
     interval = (f"improvement {champion.improvement:.3f} FID, {champion.confidence:.0%} interval "
                 f"[{champion.improvement_low:.3f}, {champion.improvement_high:.3f}]")

@@ -7,21 +7,15 @@ Output: a DataFrame with one row per image: `request` (input row), `index` and `
 
 from __future__ import annotations
 
-import math
-
 import mlflow.pyfunc
 import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types.schema import ColSpec, Schema
 
-from gig_core.sampling import GeneratorBundle, png_bytes
+from gig_core.sampling import GeneratorBundle
+from gig_core.serving.requests import ServingLimits, generate_images, parse_requests
 
-MAX_IMAGES_PER_REQUEST = 256
 ARTIFACT_KEY = "generator"
-
-
-def _present(value) -> bool:
-    return value is not None and not (isinstance(value, float) and math.isnan(value)) and value != ""
 
 
 class GeneratorPyfunc(mlflow.pyfunc.PythonModel):
@@ -32,18 +26,10 @@ class GeneratorPyfunc(mlflow.pyfunc.PythonModel):
         self.bundle = GeneratorBundle.load(context.artifacts[ARTIFACT_KEY])
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        frame = pd.DataFrame(model_input)
-        out = []
-        for request, row in enumerate(frame.to_dict("records")):
-            count = int(row["count"]) if _present(row.get("count")) else 1
-            seed = int(row["seed"]) if _present(row.get("seed")) else 0
-            if not 1 <= count <= MAX_IMAGES_PER_REQUEST:
-                raise ValueError(f"count must be between 1 and {MAX_IMAGES_PER_REQUEST}, got {count}")
-            wanted = {a: str(row[a]) for a in self.bundle.arch.vocab if _present(row.get(a))}
-            labels = self.bundle.encode([wanted] * count, seed=seed) if self.bundle.arch.conditional else None
-            images = self.bundle.sample(count, labels, seed=seed)  # (count, 3, R, R) uint8
-            out += [{"request": request, "index": i, "png": png_bytes(image)} for i, image in enumerate(images)]
-        return pd.DataFrame(out, columns=["request", "index", "png"])
+        """The same checks and limits as `gig serve` (gig_core/serving/requests.py), then the images."""
+        rows = pd.DataFrame(model_input).to_dict("records")
+        requests = parse_requests(rows, self.bundle.arch.vocab, ServingLimits())
+        return pd.DataFrame(generate_images(self.bundle, requests), columns=["request", "index", "png"])
 
 
 def signature_for(bundle: GeneratorBundle) -> ModelSignature:

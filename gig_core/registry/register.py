@@ -27,9 +27,12 @@ from gig_core.evaluation.evaluate import METRICS_FILE, ReferenceSet, load_evalua
 from gig_core.evaluation.metrics.fid import frechet_distance
 from gig_core.evaluation.report import FIGURES_DIR, REPORT_FILE
 from gig_core.evaluation.sources import SampleSource
-from gig_core.registry.promotion import CHALLENGER, CHAMPION, ChampionComparison, DiversityFloor, decide_promotion
+from gig_core.registry.promotion import (
+    CHALLENGER, CHAMPION, ChampionComparison, DiversityFloor, FirstChampionFloor, decide_promotion,
+)
+from gig_core.registry.loading import load_generator
 from gig_core.registry.pyfunc import ARTIFACT_KEY, input_example, signature_for
-from gig_core.registry.tracking import experiment_id
+from gig_core.registry.tracking import check_registry, experiment_id
 from gig_core.sampling import GeneratorBundle
 from gig_core.training.checkpoint import CHECKPOINT_FILE, load_checkpoint
 from gig_core.training.trainer import GENERATOR_FILE, GRID_FILE, LOSSES_FILE
@@ -61,8 +64,8 @@ def champion_bundle(client: MlflowClient, model_name: str) -> tuple[str, Generat
     version = champion_version(client, model_name)
     if version is None:
         return None
-    model = mlflow.pyfunc.load_model(f"models:/{model_name}/{version}")  # the version read, even if the alias moves
-    return version, model.unwrap_python_model().bundle
+    # The version read, even if the alias moves; its weights only, never its code.
+    return version, load_generator(f"models:/{model_name}/{version}", mlflow.get_tracking_uri())
 
 
 @contextlib.contextmanager
@@ -135,7 +138,19 @@ def diversity_floor(metrics: dict, config: RegisterConfig, evaluate_dir: Path) -
                           metrics["within_class_diversity_worst"], config.min_within_class_diversity)
 
 
+def first_champion_floor(metrics: dict, config: RegisterConfig, evaluate_dir: Path) -> FirstChampionFloor | None:
+    """The first-champion floor's inputs from metrics.json, or None when the floor is off."""
+    if config.min_first_champion_precision <= 0:
+        return None
+    if "precision" not in metrics:
+        raise ValueError(f"{evaluate_dir / METRICS_FILE} has no precision, which register.min_first_champion_precision "
+                         f"needs: add precision_recall to evaluate.metrics and rerun gig evaluate, or set "
+                         f"register.min_first_champion_precision: 0")
+    return FirstChampionFloor(metrics["precision"], config.min_first_champion_precision)
+
+
 def register(config: RegisterConfig, progress: bool = True) -> dict:
+    check_registry(config.tracking_uri)
     mlflow.set_tracking_uri(config.tracking_uri)
     client = MlflowClient()
     train_dir, evaluate_dir = Path(config.train_dir), Path(config.evaluate_dir)
@@ -147,6 +162,7 @@ def register(config: RegisterConfig, progress: bool = True) -> dict:
                          f"{train_dir}; register needs `gig evaluate` of the model it registers")
     bundle = GeneratorBundle.load(train_dir / GENERATOR_FILE)
     diversity = diversity_floor(metrics, config, evaluate_dir)
+    first_floor = first_champion_floor(metrics, config, evaluate_dir)
     catalog_hash = catalog_dvc_hash(config.catalog_dvc_file)
 
     train_summary = json.loads((train_dir / TRAIN_SUMMARY_FILE).read_text())
@@ -187,7 +203,7 @@ def register(config: RegisterConfig, progress: bool = True) -> dict:
                 if champion is not None and (diversity is None or diversity.passed):  # a vetoed one needs no re-scoring
                     reference = reference or ReferenceSet(eval_config, progress)
                     comparison = compare_with_champion(*champion, reference, evaluate_dir)
-                decision = decide_promotion(metrics["fid"], comparison, config.promotion_margin, diversity)
+                decision = decide_promotion(metrics["fid"], comparison, config.promotion_margin, diversity, first_floor)
                 if not decision.promote or champion_version(client, config.model_name) == (champion[0] if champion else None):
                     break  # nobody moved the champion while this one was being compared with it
             else:

@@ -1,16 +1,88 @@
-"""The MLflow experiment every stage logs to, created with artifacts inside the project."""
+"""MLflow tracking shared by the stages: the experiment every stage logs to (artifacts inside
+the project), a bounded check that the registry is there before any work starts, and the
+cleanup of training runs that a killed process left RUNNING."""
 
 from __future__ import annotations
 
+import os
+import socket
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import mlflow
 
+from gig_core.errors import GigError
+
 DEFAULT_ARTIFACT_DIR = "mlartifacts"
+SERVER_CHECK_SECONDS = 5.0
+OWNER_TAGS = ("gig.out_dir", "gig.host", "gig.pid")  # who writes a training run, to tell a dead writer later
+
+
+class RegistryUnavailableError(GigError):
+    """The configured MLflow tracking server or database is not there."""
+
+
+def check_registry(tracking_uri: str, must_exist: bool = False) -> None:
+    """Fail in seconds, with the URI named, when the registry cannot be used.
+
+    A tracking server gets one GET /health bounded by SERVER_CHECK_SECONDS (MLflow's own client
+    retries for about four minutes before it gives up). A sqlite database that must already exist
+    (reading a model) is checked on disk: opening it would create an empty one in whatever folder
+    the command runs from.
+    """
+    if tracking_uri.startswith(("http://", "https://")):
+        try:
+            with urllib.request.urlopen(tracking_uri.rstrip("/") + "/health", timeout=SERVER_CHECK_SECONDS):
+                return
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise RegistryUnavailableError(
+                f"{tracking_uri}: the MLflow tracking server does not answer ({reason}); start it, or set tracking_uri "
+                f"to a reachable server or a sqlite:/// file") from None
+    if must_exist and tracking_uri.startswith("sqlite:///"):
+        database = Path(tracking_uri.removeprefix("sqlite:///"))
+        if not database.is_file():
+            raise RegistryUnavailableError(
+                f"{tracking_uri}: no MLflow database at {database.resolve()}; run from the project folder that holds "
+                f"it, or give its absolute path (sqlite:////abs/path/mlflow.db)")
 
 
 def _as_uri(location: str) -> str:
     return location if "://" in location else Path(location).resolve().as_uri()
+
+
+def owner_tags(out_dir: str | Path) -> dict[str, str]:
+    return dict(zip(OWNER_TAGS, (str(Path(out_dir).resolve()), socket.gethostname(), str(os.getpid()))))
+
+
+def close_abandoned_runs(experiment: str, out_dir: str | Path) -> list[str]:
+    """Mark KILLED the RUNNING training runs of `out_dir` whose process on this host is gone.
+
+    SIGKILL and power loss give a process no chance to end its run; without this the run shows
+    RUNNING forever. Runs written from another host are left alone: their process cannot be
+    checked from here.
+    """
+    tags = owner_tags(out_dir)
+    runs = mlflow.search_runs(experiment_ids=[experiment], output_format="list",
+                              filter_string=f"attributes.status = 'RUNNING' and tags.`gig.out_dir` = '{tags['gig.out_dir']}'")
+    closed = []
+    for run in runs:
+        pid = run.data.tags.get("gig.pid", "")
+        if run.data.tags.get("gig.host") == tags["gig.host"] and pid.isdigit() and not _process_alive(int(pid)):
+            mlflow.MlflowClient().set_terminated(run.info.run_id, status="KILLED")
+            closed.append(run.info.run_id)
+    return closed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def experiment_id(name: str, artifact_dir: str = DEFAULT_ARTIFACT_DIR) -> str:

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from gig_core.atomic import atomic_file
+from gig_core.torch_files import read_torch_file
 
 CHECKPOINT_FILE = "checkpoint.pt"
 
@@ -20,10 +21,8 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return read_torch_file(path, "training checkpoint", "delete it to start fresh (train.resume: ''), or resume from "
+                                                        "another checkpoint")
 
 
 def load_parts(path: str | Path) -> dict[str, nn.Module]:

@@ -285,7 +285,7 @@ class Trainer:
                    disable=not self.progress)
         for part in self.trained.values():
             part.train()
-        with _SigtermFlag() as sigterm:
+        with _SigtermFlag() as sigterm, self._run_status_on_failure():
             while state.step < config.steps:
                 scalars = self.train_step()
                 if state.step % config.log_every == 0 or state.step == config.steps:
@@ -305,6 +305,18 @@ class Trainer:
         seconds = time.perf_counter() - started
         self.checkpoint()
         return self.finish(images_per_second=(state.step - start_step) * config.batch_size * self.world / max(seconds, 1e-9))
+
+    @contextlib.contextmanager
+    def _run_status_on_failure(self):
+        """An error or Ctrl-C ends the MLflow run as FAILED or KILLED instead of leaving it RUNNING."""
+        try:
+            yield
+        except Preempted:
+            raise  # already ended as KILLED, after its checkpoint
+        except BaseException as exc:
+            if self.tracker:
+                self.tracker.finish("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+            raise
 
     # -- step -------------------------------------------------------------------------------
 
@@ -418,11 +430,15 @@ class _MlflowTracker:
     def __init__(self, config: TrainConfig):
         import mlflow
 
-        from gig_core.registry.tracking import experiment_id
+        from gig_core.registry.tracking import check_registry, close_abandoned_runs, experiment_id, owner_tags
 
         self.mlflow = mlflow
+        check_registry(config.tracking_uri)
         mlflow.set_tracking_uri(config.tracking_uri)
-        self.run = mlflow.start_run(experiment_id=experiment_id(config.experiment), run_name=f"train-{config.model}")
+        experiment = experiment_id(config.experiment)
+        close_abandoned_runs(experiment, config.out_dir)  # a run of this out_dir that a SIGKILL left RUNNING
+        self.run = mlflow.start_run(experiment_id=experiment, run_name=f"train-{config.model}",
+                                    tags=owner_tags(config.out_dir))
         self.run_id = self.run.info.run_id
         mlflow.log_params({k: v for k, v in asdict(config).items() if not isinstance(v, dict)})
 

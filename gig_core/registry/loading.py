@@ -1,0 +1,67 @@
+"""Reading a registered generator without running its code.
+
+An MLflow pyfunc model is Python: `mlflow.pyfunc.load_model` executes the model's code, so
+whoever can write the registry or its artifact store could run code wherever a model is
+loaded. GIG's own models need none of it: their weights sit in the model folder as a
+weights-only torch file (`artifacts/generator.pt`, named in MLmodel), which is all that
+`gig evaluate`, `gig generate` and `gig register` read. A model that is not GIG's (no such
+file) loads only through pyfunc, which the caller must allow explicitly (`--trust-model-code`).
+Serving (`mlflow models serve`) always runs the model's code: serve only models you trust.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from gig_core.errors import GigError
+from gig_core.registry.pyfunc import ARTIFACT_KEY
+from gig_core.registry.tracking import check_registry
+from gig_core.sampling import GeneratorBundle
+
+
+class ModelLoadError(GigError):
+    """A model URI or folder that cannot be read as a GIG generator."""
+
+
+class NotAGigModel(ModelLoadError):
+    """An MLflow model without GIG's weights file: only loadable by running its code."""
+
+
+def is_model_uri(spec: str) -> bool:
+    return spec.startswith(("models:/", "runs:/"))
+
+
+def download_model(uri: str, tracking_uri: str) -> Path:
+    """The local folder of a models:/ or runs:/ URI, resolved against the configured registry."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    check_registry(tracking_uri, must_exist=True)
+    mlflow.set_tracking_uri(tracking_uri)
+    try:
+        return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+    except MlflowException as error:
+        message = " ".join(str(error).split())[:300]
+        raise ModelLoadError(f"cannot load {uri} from the registry at {tracking_uri}: {message}") from None
+
+
+def generator_from_folder(folder: Path) -> GeneratorBundle:
+    """The generator of an MLflow model folder written by `gig register`, read weights-only."""
+    mlmodel = folder / "MLmodel"
+    if not mlmodel.is_file():
+        raise ModelLoadError(f"{folder}: not an MLflow model folder (no MLmodel file)")
+    artifacts = (yaml.safe_load(mlmodel.read_text()) or {}).get("flavors", {}).get("python_function", {}).get("artifacts")
+    entry = (artifacts or {}).get(ARTIFACT_KEY) or {}
+    weights = folder / entry["path"] if "path" in entry else None
+    if weights is None or not weights.resolve().is_relative_to(folder.resolve()) or not weights.is_file():
+        raise NotAGigModel(f"{folder}: an MLflow model without a GIG generator file; loading it would run its code: "
+                           f"pass --trust-model-code if you trust whoever wrote it")
+    return GeneratorBundle.load(weights)
+
+
+def load_generator(spec: str, tracking_uri: str) -> GeneratorBundle:
+    """A GIG generator from a models:/ or runs:/ URI or an MLflow model folder, without running model code."""
+    folder = download_model(spec, tracking_uri) if is_model_uri(spec) else Path(spec)
+    return generator_from_folder(folder)

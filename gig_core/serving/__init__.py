@@ -1,0 +1,1 @@
+"""Serving generated images over HTTP: request validation shared with the MLflow pyfunc model, and `gig serve`."""

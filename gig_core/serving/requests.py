@@ -1,0 +1,114 @@
+"""What a request for images may ask, checked before any image is made.
+
+Shared by `gig serve` and the MLflow pyfunc model, so every path to the generator refuses the
+same things with the same words: too many rows or images, counts and seeds that are not whole
+numbers, attribute values the model was not trained on (the valid ones are listed).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from gig_core.errors import GigError
+from gig_core.sampling import GeneratorBundle, png_bytes
+
+SHOWN_VALUES = 30  # valid values listed in an error; the rest are counted
+SEED_LIMIT = 2**63
+
+
+@dataclass(frozen=True)
+class ServingLimits:
+    max_rows: int = 64  # rows (requests for one kind of image) per call
+    max_images: int = 256  # images per call, all rows together
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    attributes: dict[str, str]  # conditioning attribute -> value; a missing one is drawn at random
+    seed: int
+    count: int
+
+
+class RequestError(GigError):
+    """A request the service refuses; `status` is its HTTP code."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+class RequestCancelled(GigError):
+    """Generation stopped: the client left or the deadline passed."""
+
+
+def _missing(value) -> bool:
+    return value is None or value == "" or (isinstance(value, float) and math.isnan(value))
+
+
+def _whole_number(value, name: str, row: int, default: int, low: int, high: int) -> int:
+    if _missing(value):
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and
+                                                                           not value.is_integer()):
+        raise RequestError(f"row {row}: {name} must be a whole number, got {value!r}")
+    if not low <= value < high:
+        raise RequestError(f"row {row}: {name} must be in [{low}, {high - 1}], got {int(value)}")
+    return int(value)
+
+
+def _known_values(values: Sequence[str]) -> str:
+    shown = ", ".join(map(repr, values[:SHOWN_VALUES]))
+    return shown + (f", ... ({len(values)} in all)" if len(values) > SHOWN_VALUES else "")
+
+
+def parse_requests(rows: Sequence[Mapping], vocab: Mapping[str, Sequence[str]], limits: ServingLimits) -> list[ImageRequest]:
+    """Rows of {attribute: value, "seed": int, "count": int} -> requests, or a RequestError naming the problem."""
+    if not isinstance(rows, Sequence) or isinstance(rows, (str, bytes)) or not rows:
+        raise RequestError("give at least one row, e.g. [{\"articleType\": \"Tshirts\", \"count\": 4}]")
+    if len(rows) > limits.max_rows:
+        raise RequestError(f"{len(rows)} rows; at most {limits.max_rows} per request (serve.max_rows)", status=413)
+    allowed = [*vocab, "seed", "count"]
+    requests, total = [], 0
+    for i, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            raise RequestError(f"row {i}: expected an object of {allowed}, got {type(row).__name__}")
+        unknown = sorted(set(row) - set(allowed))
+        if unknown:
+            raise RequestError(f"row {i}: unknown field(s) {unknown}; this model takes {allowed}")
+        count = _whole_number(row.get("count"), "count", i, 1, 1, limits.max_images + 1)
+        seed = _whole_number(row.get("seed"), "seed", i, 0, 0, SEED_LIMIT)
+        attributes = {}
+        for attribute, values in vocab.items():
+            value = row.get(attribute)
+            if _missing(value):
+                continue
+            if not isinstance(value, str) or value not in values:
+                raise RequestError(f"row {i}: {attribute}={value!r} is not a value this model knows; known values: "
+                                   f"{_known_values(list(values))}")
+            attributes[attribute] = value
+        total += count
+        if total > limits.max_images:
+            raise RequestError(f"the rows ask for more than {limits.max_images} images in all (serve.max_images); "
+                               f"split the request", status=413)
+        requests.append(ImageRequest(attributes, seed, count))
+    return requests
+
+
+def generate_images(bundle: GeneratorBundle, requests: Sequence[ImageRequest],
+                    should_stop: Callable[[], bool] = lambda: False, chunk: int = 32) -> list[dict]:
+    """[{"request", "index", "png"}] for every image asked for; checks should_stop between chunks of images."""
+    out = []
+    for number, request in enumerate(requests):
+        labels = bundle.encode([request.attributes] * request.count, seed=request.seed) if bundle.arch.conditional else None
+        z = torch.randn(request.count, bundle.arch.z_dim, generator=torch.Generator().manual_seed(request.seed))
+        for start in range(0, request.count, chunk):
+            if should_stop():
+                raise RequestCancelled("generation stopped")
+            part = {a: t[start:start + chunk] for a, t in labels.items()} if labels else None
+            images = bundle.from_latents(z[start:start + chunk], part)  # (<= chunk, 3, R, R) uint8
+            out += [{"request": number, "index": start + i, "png": png_bytes(image)} for i, image in enumerate(images)]
+    return out

@@ -1,0 +1,119 @@
+"""`gig serve` as a shop would call it, on 127.0.0.1: images back, and every limit enforced
+before work starts, with a readable message and no echo of the input."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from gig_core.sampling import GeneratorBundle
+from gig_core.serving.requests import RequestCancelled, ServingLimits, generate_images, parse_requests
+from tests.conftest import _free_port, wait_for_http
+
+
+def _serve(tiny_run, tmp_path: Path, *flags: str):
+    port = _free_port()
+    (tmp_path / "empty.yaml").write_text("")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gig_core.cli", "serve", "--params", str(tmp_path / "empty.yaml"), "--model",
+         tiny_run.train.out_dir, "--port", str(port), *flags],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    wait_for_http(f"http://127.0.0.1:{port}/ping", server, "gig serve")
+    return server, f"http://127.0.0.1:{port}"
+
+
+def _post(url: str, body: bytes, content_type: str = "application/json") -> tuple[int, dict]:
+    request = urllib.request.Request(f"{url}/invocations", data=body, headers={"Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def _records(*rows: dict) -> bytes:
+    return json.dumps({"dataframe_records": list(rows)}).encode()
+
+
+@pytest.fixture(scope="module")
+def server(tiny_run, tmp_path_factory):
+    process, url = _serve(tiny_run, tmp_path_factory.mktemp("serve"), "--max-images", "64", "--max-rows", "8",
+                          "--max-body-bytes", "4096")
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def test_serve_answers_with_the_images_of_the_train_output(server, tiny_run):
+    status, answer = _post(server, _records({"articleType": "Watches", "seed": 7, "count": 3}, {}))
+    assert status == 200
+    assert [(p["request"], p["index"]) for p in answer["predictions"]] == [(0, 0), (0, 1), (0, 2), (1, 0)]
+    images = [base64.b64decode(p["png"]) for p in answer["predictions"]]
+    assert all(Image.open(io.BytesIO(png)).size == (32, 32) for png in images)
+    bundle = GeneratorBundle.load(Path(tiny_run.train.out_dir) / "generator.pt")
+    local = generate_images(bundle, parse_requests([{"articleType": "Watches", "seed": 7, "count": 3}],
+                                                   bundle.arch.vocab, ServingLimits()))
+    assert images[:3] == [row["png"] for row in local]  # same images as in-process, seed for seed
+    split = json.dumps({"dataframe_split": {"columns": ["articleType", "count"], "data": [["Heels", 2]]}}).encode()
+    assert len(_post(server, split)[1]["predictions"]) == 2
+
+
+@pytest.mark.parametrize("body, status, message", [
+    (_records({"count": 60}, {"count": 5}), 413, "more than 64 images in all (serve.max_images)"),
+    (_records(*[{}] * 9), 413, "9 rows; at most 8 per request (serve.max_rows)"),
+    (b" " * 5000, 413, "request body of 5000 bytes; at most 4096 (serve.max_body_bytes)"),
+    (_records({"count": 2.7}), 400, "row 0: count must be a whole number, got 2.7"),
+    (_records({"count": 0}), 400, "row 0: count must be in [1, 64], got 0"),
+    (_records({"count": "3"}), 400, "row 0: count must be a whole number, got '3'"),
+    (_records({"articleType": "Tshirt"}), 400, "articleType='Tshirt' is not a value this model knows; known values: "
+                                               "'Heels', 'Tshirts', 'Watches'"),
+    (_records({"colour": "Blue"}), 400, "row 0: unknown field(s) ['colour']; this model takes"),
+    (_records(), 400, "give at least one row"),
+    (b'{"dataframe_records": [{"count": 2', 400, "invalid JSON at line 1 column 35"),
+    (b'[{"count": 1}]', 400, 'expected {"dataframe_records": [...]}'),
+])
+def test_serve_refuses_with_the_limit_or_the_valid_values_named(server, body, status, message):
+    code, answer = _post(server, body)
+    assert code == status and message in answer["message"], answer
+    assert "/" not in answer["message"].replace("[...]", "")  # no server paths, no traceback
+    assert set(answer) == {"error_code", "message"}
+
+
+def test_serve_refuses_other_content_types_and_stays_healthy(server):
+    assert _post(server, b"count\n3\n", "text/csv")[0] == 415
+    with urllib.request.urlopen(f"{server}/ping", timeout=10) as response:
+        assert response.status == 200
+
+
+def test_serve_stops_at_its_deadline(tiny_run, tmp_path):
+    process, url = _serve(tiny_run, tmp_path, "--deadline-seconds", "0.000001")
+    try:
+        status, answer = _post(url, _records({"count": 64}))
+        assert status == 503 and answer["error_code"] == "DEADLINE_EXCEEDED" and "serve.deadline_seconds" in answer["message"]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_generation_stops_between_chunks_when_asked(tiny_run):
+    """What a disconnect or a deadline does inside the worker thread: no further chunk is made."""
+    bundle = GeneratorBundle.load(Path(tiny_run.train.out_dir) / "generator.pt")
+    requests = parse_requests([{"count": 64}], bundle.arch.vocab, ServingLimits())
+    calls = []
+
+    def stop_after_first_chunk() -> bool:
+        calls.append(1)
+        return len(calls) > 1
+
+    with pytest.raises(RequestCancelled):
+        generate_images(bundle, requests, stop_after_first_chunk, chunk=16)
+    assert len(calls) == 2  # one chunk made, then stopped
