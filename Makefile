@@ -23,6 +23,7 @@ demo: $(STAMP)
 	gig summary
 
 test: $(STAMP)
+	ruff check .
 	pytest
 
 clean:

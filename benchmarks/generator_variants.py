@@ -91,12 +91,22 @@ def main() -> None:
         started = time.perf_counter()
         summary = train(config, progress=False)
         seconds = time.perf_counter() - started
-        values = reference.score(SampleSource(name, bundle=load_generator_file(work / name / "generator.pt"))).result.values
+        values = reference.score(
+            SampleSource(name, bundle=load_generator_file(work / name / "generator.pt"))
+        ).result.values
         key = name if not args.steps else f"{name}@{args.steps}"
-        results[key] = {"seconds": round(seconds, 1), "images_per_s": summary["images_per_second"], "steps": config.steps,
-                        **{k: values.get(k) for k in KEYS}}
+        results[key] = {
+            "seconds": round(seconds, 1),
+            "images_per_s": summary["images_per_second"],
+            "steps": config.steps,
+            **{k: values.get(k) for k in KEYS},
+        }
         (out / f"{key}.png").write_bytes((work / name / "grid.png").read_bytes())
-        print(key, json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in results[key].items()}), flush=True)
+        print(
+            key,
+            json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in results[key].items()}),
+            flush=True,
+        )
         results_file.write_text(json.dumps(results, indent=2) + "\n")
 
 

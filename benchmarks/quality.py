@@ -32,6 +32,7 @@ import pandas as pd
 import torch
 from PIL import Image, ImageOps
 from torchvision import transforms
+from train_throughput import BATCH, NZ, plain_loop
 
 from gig_core.config import EvaluateConfig, IngestConfig, PreprocessConfig, load_section
 from gig_core.data.ingest import ingest_catalog
@@ -40,16 +41,33 @@ from gig_core.evaluation.evaluate import ReferenceSet
 from gig_core.evaluation.sources import SampleSource, load_generator_file
 from gig_core.sampling import grid_image, save_png, to_uint8
 from gig_core.training.trainer import train
-from train_throughput import BATCH, NZ, plain_loop
 
 PADDED_TRANSFORM = transforms.Compose([
     transforms.Lambda(lambda image: ImageOps.pad(image.convert("RGB"), (max(image.size),) * 2, color="white")),
     transforms.Resize(64), transforms.ToTensor(), transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
 ])
-SHOWN = ["fid", "fid_ci_low", "fid_ci_high", "within_class_diversity", "within_class_diversity_worst",
-         "within_class_diversity_worst_cell", "cell_recall", "z_sensitivity", "z_sensitivity_real", "recall", "precision",
-         "coverage", "cond_acc_articleType", "real_acc_articleType", "cond_acc_baseColour", "real_acc_baseColour",
-         "memorized_share", "memorized_share_real", "within_class_cells", "num_samples"]
+SHOWN = [
+    "fid",
+    "fid_ci_low",
+    "fid_ci_high",
+    "within_class_diversity",
+    "within_class_diversity_worst",
+    "within_class_diversity_worst_cell",
+    "cell_recall",
+    "z_sensitivity",
+    "z_sensitivity_real",
+    "recall",
+    "precision",
+    "coverage",
+    "cond_acc_articleType",
+    "real_acc_articleType",
+    "cond_acc_baseColour",
+    "real_acc_baseColour",
+    "memorized_share",
+    "memorized_share_real",
+    "within_class_cells",
+    "num_samples",
+]
 
 
 def training_folder(catalog: Path, data_dir: Path, root: Path) -> Path:
@@ -77,8 +95,9 @@ def score(reference: ReferenceSet, source: SampleSource) -> dict:
     return {k: values.get(k) for k in SHOWN}
 
 
-def run_plain_loop(catalog: Path, data_dir: Path, work: Path, out: Path, reference: ReferenceSet, steps: int,
-                   results: dict) -> float:
+def run_plain_loop(
+    catalog: Path, data_dir: Path, work: Path, out: Path, reference: ReferenceSet, steps: int, results: dict
+) -> float:
     """Train and score the plain-loop DCGAN; returns its training wall time."""
     torch.manual_seed(0)
     folder = training_folder(catalog, data_dir, work / "folder")
@@ -87,10 +106,13 @@ def run_plain_loop(catalog: Path, data_dir: Path, work: Path, out: Path, referen
     plain_seconds = time.perf_counter() - started
     with torch.no_grad():
         z = torch.randn(len(reference.images), NZ, 1, 1, generator=torch.Generator().manual_seed(0))
-        plain_images = torch.cat([to_uint8(plain_g.eval()(z[i:i + 256])) for i in range(0, len(z), 256)])
+        plain_images = torch.cat([to_uint8(plain_g.eval()(z[i : i + 256])) for i in range(0, len(z), 256)])
     save_png(grid_image(plain_images[:64], 8), out / "plain_loop.png")
-    results["plain loop, equal images"] = {"steps": steps, "seconds": round(plain_seconds, 1),
-                                           **score(reference, SampleSource("plain loop", images=plain_images))}
+    results["plain loop, equal images"] = {
+        "steps": steps,
+        "seconds": round(plain_seconds, 1),
+        **score(reference, SampleSource("plain loop", images=plain_images)),
+    }
     return plain_seconds
 
 
@@ -100,9 +122,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=624, help="steps of 64 images (624: one epoch of the example)")
     parser.add_argument("--work", default="/tmp/gig_quality", help="ingest, preprocess and training outputs")
     parser.add_argument("--out", default="benchmarks/quality")
-    parser.add_argument("--reuse-plain", action="store_true",
-                        help="take the plain loop's figures and wall time from --out/results.json instead of training "
-                             "it again (its code and data unchanged; it is the slow half of the benchmark)")
+    parser.add_argument(
+        "--reuse-plain",
+        action="store_true",
+        help="take the plain loop's figures and wall time from --out/results.json instead of training "
+        "it again (its code and data unchanged; it is the slow half of the benchmark)",
+    )
     args = parser.parse_args()
     catalog, work, out = Path(args.catalog), Path(args.work), Path(args.out)
     if not (catalog / "styles.csv").is_file():
@@ -112,12 +137,18 @@ def main() -> None:
     data_dir = work / "pre"
     if not (data_dir / "train.pt").is_file():
         ingest_catalog(IngestConfig(source=str(catalog), out_dir=str(work / "ingest")), progress=False)
-        preprocess_catalog(PreprocessConfig(ingest_dir=str(work / "ingest"), out_dir=str(data_dir), resolution=64),
-                           progress=False)
-    reference = ReferenceSet(EvaluateConfig(data_dir=str(data_dir), cache_dir=str(work / "cache"),
-                                            out_dir=str(work / "eval")), progress=False)
-    print(f"catalog {catalog}: {len(reference.train_split())} train / {len(reference.images)} held-out photos at 64px; "
-          f"{os.cpu_count()} CPU cores, torch {torch.__version__}; {args.steps} steps of {BATCH}", flush=True)
+        preprocess_catalog(
+            PreprocessConfig(ingest_dir=str(work / "ingest"), out_dir=str(data_dir), resolution=64), progress=False
+        )
+    reference = ReferenceSet(
+        EvaluateConfig(data_dir=str(data_dir), cache_dir=str(work / "cache"), out_dir=str(work / "eval")),
+        progress=False,
+    )
+    print(
+        f"catalog {catalog}: {len(reference.train_split())} train / {len(reference.images)} held-out photos at 64px; "
+        f"{os.cpu_count()} CPU cores, torch {torch.__version__}; {args.steps} steps of {BATCH}",
+        flush=True,
+    )
     results = {}
 
     if args.reuse_plain:
@@ -127,14 +158,28 @@ def main() -> None:
         plain_seconds = run_plain_loop(catalog, data_dir, work, out, reference, args.steps, results)
     print("plain loop", json.dumps(results["plain loop, equal images"]), flush=True)
 
-    overrides = dict(preset="64", data_dir=str(data_dir), out_dir=str(work / "gig"), steps=args.steps, amp=True,
-                     channels_last=True, tracking_uri="", checkpoint_every=0, sample_every=10**9, resume="")
+    overrides = dict(
+        preset="64",
+        data_dir=str(data_dir),
+        out_dir=str(work / "gig"),
+        steps=args.steps,
+        amp=True,
+        channels_last=True,
+        tracking_uri="",
+        checkpoint_every=0,
+        sample_every=10**9,
+        resume="",
+    )
     config = load_section("train", "params.yaml", overrides)
     started = time.perf_counter()
     train(config, progress=False)
     gig_seconds = time.perf_counter() - started
-    results["gig, equal images"] = {"model": config.model, "steps": args.steps, "seconds": round(gig_seconds, 1),
-                                    **score(reference, SampleSource("gig", bundle=load_generator_file(work / "gig" / "generator.pt")))}
+    results["gig, equal images"] = {
+        "model": config.model,
+        "steps": args.steps,
+        "seconds": round(gig_seconds, 1),
+        **score(reference, SampleSource("gig", bundle=load_generator_file(work / "gig" / "generator.pt"))),
+    }
     save_top_rows(work / "gig" / "grid.png", out / "gig_equal_images.png")
     print("gig, equal images", json.dumps(results["gig, equal images"]), flush=True)
 
@@ -150,8 +195,11 @@ def main() -> None:
     train(load_section("train", "params.yaml", timed), progress=False)
     seconds = time.perf_counter() - started + (gig_seconds if timed.get("resume") else 0)
     results["gig, equal time"] = {
-        "model": config.model, "steps": equal_time_steps, "seconds": round(seconds, 1),
-        **score(reference, SampleSource("gig", bundle=load_generator_file(Path(timed["out_dir"]) / "generator.pt")))}
+        "model": config.model,
+        "steps": equal_time_steps,
+        "seconds": round(seconds, 1),
+        **score(reference, SampleSource("gig", bundle=load_generator_file(Path(timed["out_dir"]) / "generator.pt"))),
+    }
     save_top_rows(Path(timed["out_dir"]) / "grid.png", out / "gig_equal_time.png")
     print("gig, equal time", json.dumps(results["gig, equal time"]), flush=True)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")

@@ -56,7 +56,9 @@ def main() -> None:
         started = time.perf_counter()
         train(config, progress=False)
         seconds = time.perf_counter() - started
-        values = reference.score(SampleSource(name, bundle=load_generator_file(work / name / "generator.pt"))).result.values
+        values = reference.score(
+            SampleSource(name, bundle=load_generator_file(work / name / "generator.pt"))
+        ).result.values
         shown = {k: round(values[k], 3) if isinstance(values.get(k), float) else values.get(k) for k in SHOWN}
         print(recipe, f"{seconds:.0f} s", json.dumps(shown), flush=True)
 

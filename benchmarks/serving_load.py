@@ -75,8 +75,22 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4, help="threads per kind of client")
     args = parser.parse_args()
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "gig_core.cli", "serve", "--model", args.model, "--tracking-uri",
-                               args.tracking_uri, "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gig_core.cli",
+            "serve",
+            "--model",
+            args.model,
+            "--tracking-uri",
+            args.tracking_uri,
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     started = time.monotonic()
     while True:
         try:
@@ -87,11 +101,19 @@ def main() -> None:
                 sys.exit(f"serving_load.py: gig serve did not start: {server.stdout.read().decode()[-2000:]}")
             time.sleep(0.2)
     idle_rss = rss_mb(server.pid)
-    print(f"gig serve up in {time.monotonic() - started:.1f} s: {args.model}, {os.cpu_count()} CPU cores, "
-          f"RSS {idle_rss:.0f} MB", flush=True)
+    print(
+        f"gig serve up in {time.monotonic() - started:.1f} s: {args.model}, {os.cpu_count()} CPU cores, "
+        f"RSS {idle_rss:.0f} MB",
+        flush=True,
+    )
 
-    kinds = {"fair": lambda: post(port, FAIR), "max": lambda: post(port, MAX), "rows": lambda: post(port, ROWS),
-             "body": lambda: post(port, BODY), "leaver": lambda: leave(port)}
+    kinds = {
+        "fair": lambda: post(port, FAIR),
+        "max": lambda: post(port, MAX),
+        "rows": lambda: post(port, ROWS),
+        "body": lambda: post(port, BODY),
+        "leaver": lambda: leave(port),
+    }
     latencies: dict[str, list[float]] = defaultdict(list)
     statuses: dict[str, Counter] = defaultdict(Counter)
     rss: list[float] = []
@@ -122,16 +144,20 @@ def main() -> None:
     for kind in kinds:
         values = sorted(latencies[kind])
         p95 = values[int(0.95 * (len(values) - 1))] if values else float("nan")
-        print(f"  {kind:7s} {len(values):5d} requests  median {statistics.median(values) * 1000:8.1f} ms  "
-              f"p95 {p95 * 1000:8.1f} ms  max {values[-1] * 1000:8.1f} ms  statuses {dict(statuses[kind])}")
+        print(
+            f"  {kind:7s} {len(values):5d} requests  median {statistics.median(values) * 1000:8.1f} ms  "
+            f"p95 {p95 * 1000:8.1f} ms  max {values[-1] * 1000:8.1f} ms  statuses {dict(statuses[kind])}"
+        )
     print(f"server RSS: idle {idle_rss:.0f} MB, peak {max(rss):.0f} MB, after {rss[-1]:.0f} MB")
     t0 = time.perf_counter()
     ping = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     ping.request("GET", "/ping")
     ping_status = ping.getresponse().status
     fair_status = post(port, FAIR)
-    print(f"after the load: /ping {ping_status}, a 16-image request {fair_status} "
-          f"({(time.perf_counter() - t0) * 1000:.0f} ms for both)")
+    print(
+        f"after the load: /ping {ping_status}, a 16-image request {fair_status} "
+        f"({(time.perf_counter() - t0) * 1000:.0f} ms for both)"
+    )
     server.terminate()
     server.wait(timeout=30)
     if ping_status != 200 or fair_status != 200:

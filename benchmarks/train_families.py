@@ -54,7 +54,9 @@ def main() -> None:
                 torch.manual_seed(0)
                 baseline = build_parts(Architecture(model="autoencoder", resolution=32, z_dim=config.z_dim,
                                                     g_channels=config.g_channels, d_channels=config.d_channels))
-                row["autoencoder_at_init_recon_mse"] = round(reconstruction_mse(baseline, heldout, variational=False), 4)
+                row["autoencoder_at_init_recon_mse"] = round(
+                    reconstruction_mse(baseline, heldout, variational=False), 4
+                )
             (out / model).mkdir(parents=True, exist_ok=True)
             (out / model / "grid.png").write_bytes((Path(tmp) / model / "grid.png").read_bytes())
             results[model] = row

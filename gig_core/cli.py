@@ -12,8 +12,8 @@ import json
 import os
 import sys
 import typing
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from gig_core.config import DEFAULT_PARAMS, SECTIONS, ConfigError, load_section
@@ -68,8 +68,11 @@ def _run_ingest(config, args) -> None:
     from gig_core.data.ingest import ingest_catalog
 
     summary = ingest_catalog(config, progress=not args.quiet)
-    print(f"ingest: {summary['source']}: {summary['rows']} rows, {summary['accepted']} accepted, "
-          f"{summary['quarantined']} quarantined ({summary['quarantined_fraction']:.2%}; see {config.out_dir}/quarantine.csv)")
+    print(
+        f"ingest: {summary['source']}: {summary['rows']} rows, {summary['accepted']} accepted, "
+        f"{summary['quarantined']} quarantined ({summary['quarantined_fraction']:.2%}; "
+        f"see {config.out_dir}/quarantine.csv)"
+    )
     for reason, count in summary["reasons"].items():
         print(f"  {count:6d}  {reason}")
     print(f"  images fetched {summary['fetched_images']}, reused from the previous run {summary['reused_images']}")
@@ -79,8 +82,10 @@ def _run_preprocess(config, args) -> None:
     from gig_core.data.preprocess import preprocess_catalog
 
     summary = preprocess_catalog(config, progress=not args.quiet)
-    print(f"preprocess: {summary['train_images']} train / {summary['heldout_images']} held-out images "
-          f"at {summary['resolution']}px in {config.out_dir}")
+    print(
+        f"preprocess: {summary['train_images']} train / {summary['heldout_images']} held-out images "
+        f"at {summary['resolution']}px in {config.out_dir}"
+    )
 
 
 def _run_train(config, args) -> None:
@@ -102,8 +107,10 @@ def _run_register(config, args) -> None:
     from gig_core.registry.register import register
 
     result = register(config, progress=not args.quiet)
-    print(f"register: {result['model_name']} version {result['version']} aliases {result['aliases']}; "
-          f"{result['promotion']['reason']}")
+    print(
+        f"register: {result['model_name']} version {result['version']} aliases {result['aliases']}; "
+        f"{result['promotion']['reason']}"
+    )
 
 
 def _run_generate(config, args) -> None:
@@ -125,18 +132,29 @@ def _run_serve(config, args) -> None:
     from gig_core.serving.app import build_app
 
     bundle = load_bundle(config.model, config.tracking_uri)
-    print(f"serve: {config.model} on http://{config.host}:{config.port}/invocations (at most {config.max_images} "
-          f"images, {config.max_rows} rows, {config.max_body_bytes} bytes per request)", flush=True)
-    uvicorn.run(build_app(bundle, config), host=config.host, port=config.port, log_level="warning",
-                limit_concurrency=config.max_waiting + 8, timeout_graceful_shutdown=5)
+    print(
+        f"serve: {config.model} on http://{config.host}:{config.port}/invocations (at most {config.max_images} "
+        f"images, {config.max_rows} rows, {config.max_body_bytes} bytes per request)",
+        flush=True,
+    )
+    uvicorn.run(
+        build_app(bundle, config),
+        host=config.host,
+        port=config.port,
+        log_level="warning",
+        limit_concurrency=config.max_waiting + 8,
+        timeout_graceful_shutdown=5,
+    )
 
 
 STAGES: dict[str, tuple[Callable[[Any, argparse.Namespace], None], str]] = {
     "ingest": (_run_ingest, "Validate a catalog folder; write catalog.parquet and quarantine.csv."),
     "preprocess": (_run_preprocess, "Pad, resize and split the accepted photos into uint8 tensors."),
     "train": (_run_train, "Train a generator; write checkpoint, sample grids and loss curves."),
-    "evaluate": (_run_evaluate, "Score a generator or a folder of images against held-out real images; write "
-                                "metrics.json and report.html."),
+    "evaluate": (
+        _run_evaluate,
+        "Score a generator or a folder of images against held-out real images; write metrics.json and report.html.",
+    ),
     "register": (_run_register, "Log to MLflow, register the model, move challenger/champion aliases."),
     "generate": (_run_generate, "Write a PNG grid of images from a registered model or a train output."),
     "serve": (_run_serve, "Serve a generator over HTTP (MLflow's scoring protocol), with request limits."),
@@ -147,7 +165,9 @@ def _sample_catalog(args) -> None:
     from gig_core.data.sample import materialize_sample_catalog, sample_catalog_path
 
     copied = materialize_sample_catalog(args.dest)
-    print(f"sample catalog: {'copied to' if copied else 'already present at'} {args.dest} (from {sample_catalog_path()})")
+    print(
+        f"sample catalog: {'copied to' if copied else 'already present at'} {args.dest} (from {sample_catalog_path()})"
+    )
 
 
 def _summary(args) -> None:
@@ -173,11 +193,18 @@ def build_parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=description, description=description + " Flags override params.yaml.")
         sub.add_argument("--params", default=DEFAULT_PARAMS, help="params file (default: params.yaml)")
         sub.add_argument("--quiet", action="store_true", help="no progress bars")
-        sub.add_argument("--verbose", action="store_true", help=f"show the traceback of an error (or set {DEBUG_ENV}=1)")
+        sub.add_argument(
+            "--verbose", action="store_true", help=f"show the traceback of an error (or set {DEBUG_ENV}=1)"
+        )
         _add_config_flags(sub, SECTIONS[name])
         if name == "generate":
-            sub.add_argument("--attr", action="append", default=[], metavar="KEY=VALUE",
-                             help="attribute of the images, e.g. --attr articleType=Tshirts (repeatable)")
+            sub.add_argument(
+                "--attr",
+                action="append",
+                default=[],
+                metavar="KEY=VALUE",
+                help="attribute of the images, e.g. --attr articleType=Tshirts (repeatable)",
+            )
     sample = commands.add_parser("sample-catalog", help="Copy the bundled sample catalog to a folder (once).")
     sample.add_argument("dest", nargs="?", default="data")
     summary = commands.add_parser("summary", help="Print where the demo's grid, metrics and model are.")
@@ -190,8 +217,13 @@ def describe_failure(exc: BaseException) -> tuple[str, int]:
     if isinstance(exc, (GigError, FileNotFoundError, ValueError, PermissionError, IsADirectoryError)):
         text, status = str(exc), 2
     else:
-        text, status = (f"internal error {type(exc).__name__}: {exc}; rerun with --verbose (or {DEBUG_ENV}=1) "
-                        f"for the traceback and report it"), 1
+        text, status = (
+            (
+                f"internal error {type(exc).__name__}: {exc}; rerun with --verbose (or {DEBUG_ENV}=1) "
+                f"for the traceback and report it"
+            ),
+            1,
+        )
     line = " ".join(text.split())  # one line, whatever the exception carried
     return (line[:997] + "..." if len(line) > 1000 else line), status
 

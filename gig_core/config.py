@@ -56,15 +56,25 @@ class IngestConfig:
         default="data",
         metadata=_help("catalog folder, manifest file (.csv/.parquet), or s3://bucket/prefix/ (or s3://.../manifest.csv)"),
     )
-    out_dir: str = field(default="outputs/ingest", metadata=_help("where catalog.parquet, quarantine.csv and blobs/ go"))
-    table_file: str = field(default="styles.csv", metadata=_help("table of product rows inside a folder or prefix source"))
+    out_dir: str = field(
+        default="outputs/ingest", metadata=_help("where catalog.parquet, quarantine.csv and blobs/ go")
+    )
+    table_file: str = field(
+        default="styles.csv", metadata=_help("table of product rows inside a folder or prefix source")
+    )
     id_column: str = field(default="id", metadata=_help("column holding the product id"))
     image_column: str = field(
-        default="", metadata=_help("column holding each image path (relative to the catalog root) or s3:// URI; "
-                                   "empty = use image_template")
+        default="",
+        metadata=_help(
+            "column holding each image path (relative to the catalog root) or s3:// URI; empty = use image_template"
+        ),
     )
-    image_template: str = field(default="images/{id}.jpg", metadata=_help("image path from the id when image_column is empty"))
-    name_column: str = field(default="productDisplayName", metadata=_help("column holding the product name ('' = none)"))
+    image_template: str = field(
+        default="images/{id}.jpg", metadata=_help("image path from the id when image_column is empty")
+    )
+    name_column: str = field(
+        default="productDisplayName", metadata=_help("column holding the product name ('' = none)")
+    )
     attribute_columns: list[str] = field(
         default_factory=list, metadata=_help("attribute columns to keep (empty = every other column)")
     )
@@ -72,15 +82,24 @@ class IngestConfig:
         default_factory=lambda: ["articleType", "baseColour"],
         metadata=_help("attributes a row must have (non-empty) to be accepted"),
     )
-    min_side: int = field(default=32, metadata=_help("refuse images whose shorter side is below this many pixels", min=1))
-    max_pixels: int = field(default=40_000_000, metadata=_help("refuse larger images from their header (decompression bombs)", min=1))
+    min_side: int = field(
+        default=32, metadata=_help("refuse images whose shorter side is below this many pixels", min=1)
+    )
+    max_pixels: int = field(
+        default=40_000_000, metadata=_help("refuse larger images from their header (decompression bombs)", min=1)
+    )
     max_quarantine_fraction: float = field(
-        default=0.05, metadata=_help("fail the stage when more than this share of rows is quarantined", min=0.0, max=1.0)
+        default=0.05,
+        metadata=_help("fail the stage when more than this share of rows is quarantined", min=0.0, max=1.0),
     )
     min_kept_fraction: float = field(
-        default=0.5, metadata=_help("refuse a run that accepts fewer rows than this share of the previous run's (a "
-                                    "partial export would wipe the output; 0 = off); an empty one is always refused",
-                                    min=0.0, max=1.0)
+        default=0.5,
+        metadata=_help(
+            "refuse a run that accepts fewer rows than this share of the previous run's (a "
+            "partial export would wipe the output; 0 = off); an empty one is always refused",
+            min=0.0,
+            max=1.0,
+        ),
     )
     workers: int = field(default=2, metadata=_help("processes that fetch and check images (raise for S3)", min=1))
 
@@ -94,8 +113,12 @@ class PreprocessConfig:
         default_factory=lambda: ["articleType", "baseColour"],
         metadata=_help("attributes turned into integer labels with a vocabulary"),
     )
-    holdout_fraction: float = field(default=0.15, metadata=_help("share of distinct photos held out for evaluation", gt=0.0, lt=1.0))
-    split_salt: str = field(default="gig-holdout-v1", metadata=_help("salt of the content-hash split; change to draw another split"))
+    holdout_fraction: float = field(
+        default=0.15, metadata=_help("share of distinct photos held out for evaluation", gt=0.0, lt=1.0)
+    )
+    split_salt: str = field(
+        default="gig-holdout-v1", metadata=_help("salt of the content-hash split; change to draw another split")
+    )
     workers: int = field(default=2, metadata=_help("processes that decode and resize", min=1))
 
 
@@ -109,32 +132,51 @@ class AugmentConfig:
     """
 
     hflip: bool = field(default=True, metadata=_help("random horizontal flip"))
-    rotation_degrees: float = field(default=0.0, metadata=_help("max absolute rotation in degrees (0 = off)", min=0.0, max=180.0))
-    scale_jitter: float = field(default=0.0, metadata=_help("max relative scale change, e.g. 0.05 (0 = off)", min=0.0, lt=1.0))
+    rotation_degrees: float = field(
+        default=0.0, metadata=_help("max absolute rotation in degrees (0 = off)", min=0.0, max=180.0)
+    )
+    scale_jitter: float = field(
+        default=0.0, metadata=_help("max relative scale change, e.g. 0.05 (0 = off)", min=0.0, lt=1.0)
+    )
     brightness: float = field(default=0.0, metadata=_help("brightness jitter factor (0 = off)", min=0.0))
     contrast: float = field(default=0.0, metadata=_help("contrast jitter factor (0 = off)", min=0.0))
-    diffaugment: str = field(default="", metadata=_help("DiffAugment policy, e.g. 'color,translation,cutout' ('' = off)"))
+    diffaugment: str = field(
+        default="", metadata=_help("DiffAugment policy, e.g. 'color,translation,cutout' ('' = off)")
+    )
     ada_target: float = field(
-        default=0.0, metadata=_help("ADA overfitting target for E[sign(D(real))], e.g. 0.6 (0 = off); "
-                                    "applies the DiffAugment policy (all ops if empty) with adaptive probability", min=0.0, max=1.0)
+        default=0.0,
+        metadata=_help(
+            "ADA overfitting target for E[sign(D(real))], e.g. 0.6 (0 = off); "
+            "applies the DiffAugment policy (all ops if empty) with adaptive probability",
+            min=0.0,
+            max=1.0,
+        ),
     )
     ada_interval: int = field(default=4, metadata=_help("steps between ADA probability updates", min=1))
-    ada_kimg: float = field(default=20.0, metadata=_help("thousands of images for the ADA probability to go 0 -> 1", gt=0.0))
+    ada_kimg: float = field(
+        default=20.0, metadata=_help("thousands of images for the ADA probability to go 0 -> 1", gt=0.0)
+    )
 
 
 @dataclass
 class TrainConfig:
-    preset: str = field(default="demo", metadata=_help("named preset: 'demo' (32x32, CPU-fast) or '64' (64x64)", choices=lambda: sorted(TRAIN_PRESETS)))
+    preset: str = field(
+        default="demo",
+        metadata=_help("named preset: 'demo' (32x32, CPU-fast) or '64' (64x64)", choices=lambda: sorted(TRAIN_PRESETS)),
+    )
     data_dir: str = field(default="outputs/preprocess", metadata=_help("output folder of the preprocess stage"))
     out_dir: str = field(default="outputs/train", metadata=_help("checkpoint, sample grids and loss curves go here"))
     model: str = field(
-        default="hcgan", metadata=_help("family: hcgan, cgan, dcgan, wgan-gp, vae, vaegan or autoencoder", choices=_model_families)
+        default="hcgan",
+        metadata=_help("family: hcgan, cgan, dcgan, wgan-gp, vae, vaegan or autoencoder", choices=_model_families),
     )
     condition_on: list[str] = field(
         default_factory=lambda: ["articleType", "baseColour"],
         metadata=_help("attributes the conditional GAN is conditioned on (first one = grid rows)"),
     )
-    resolution: int = field(default=32, metadata=_help("image side; must match preprocess.resolution", choices=(32, 64, 128)))
+    resolution: int = field(
+        default=32, metadata=_help("image side; must match preprocess.resolution", choices=(32, 64, 128))
+    )
     z_dim: int = field(default=128, metadata=_help("latent size", min=1))
     g_channels: int = field(default=32, metadata=_help("base channel count of the generator", min=1))
     d_channels: int = field(default=32, metadata=_help("base channel count of the discriminator", min=1))
@@ -145,35 +187,61 @@ class TrainConfig:
     lr_d: float = field(default=2e-4, metadata=_help("discriminator learning rate", gt=0.0))
     beta1: float = field(default=0.5, metadata=_help("Adam beta1", min=0.0, lt=1.0))
     beta2: float = field(default=0.999, metadata=_help("Adam beta2", min=0.0, lt=1.0))
-    ema_decay: float = field(default=0.999, metadata=_help("decay of the generator's moving average used for sampling", min=0.0, max=1.0))
+    ema_decay: float = field(
+        default=0.999, metadata=_help("decay of the generator's moving average used for sampling", min=0.0, max=1.0)
+    )
     diversity_weight: float = field(
-        default=0.0, metadata=_help("weight of the mode-seeking term (MSGAN): pushes images of the same labels apart "
-                                    "when z differs (0 = off; GAN families)", min=0.0)
+        default=0.0,
+        metadata=_help(
+            "weight of the mode-seeking term (MSGAN): pushes images of the same labels apart "
+            "when z differs (0 = off; GAN families)",
+            min=0.0,
+        ),
     )
     class_weight: float = field(
-        default=0.0, metadata=_help("weight of the auxiliary classification loss (AC-GAN): D learns to name the "
-                                    "attributes of real photos, G to make samples D names as their labels "
-                                    "(0 = off; hcgan, cgan)", min=0.0)
+        default=0.0,
+        metadata=_help(
+            "weight of the auxiliary classification loss (AC-GAN): D learns to name the "
+            "attributes of real photos, G to make samples D names as their labels "
+            "(0 = off; hcgan, cgan)",
+            min=0.0,
+        ),
     )
     d_steps: int = field(default=1, metadata=_help("discriminator (critic) updates per generator update", min=1))
-    regularizer: str = field(default="none", metadata=_help("discriminator penalty: none, r1 or gp (WGAN-GP)", choices=("none", "r1", "gp")))
+    regularizer: str = field(
+        default="none", metadata=_help("discriminator penalty: none, r1 or gp (WGAN-GP)", choices=("none", "r1", "gp"))
+    )
     reg_weight: float = field(default=10.0, metadata=_help("weight of the discriminator penalty", min=0.0))
     kl_weight: float = field(default=1.0, metadata=_help("final weight of the KL term (vae, vaegan)", min=0.0))
     kl_anneal_steps: int = field(default=500, metadata=_help("steps over which the KL weight rises from 0", min=0))
-    feature_match_weight: float = field(default=1.0, metadata=_help("weight of feature matching in the vaegan decoder loss", min=0.0))
+    feature_match_weight: float = field(
+        default=1.0, metadata=_help("weight of feature matching in the vaegan decoder loss", min=0.0)
+    )
     device: str = field(default="auto", metadata=_help("auto (cuda when available), cpu, cuda or cuda:N"))
     processes: int = field(
-        default=0, metadata=_help("training processes on this machine, one per GPU, each with its own batch_size "
-                                  "images per step (0 = one per visible GPU, or one on a CPU)", min=0)
+        default=0,
+        metadata=_help(
+            "training processes on this machine, one per GPU, each with its own batch_size "
+            "images per step (0 = one per visible GPU, or one on a CPU)",
+            min=0,
+        ),
     )
     amp: bool = field(default=False, metadata=_help("bf16 autocast for forward passes"))
     channels_last: bool = field(default=False, metadata=_help("channels_last memory format for models and batches"))
     compile: bool = field(default=False, metadata=_help("torch.compile the models (slow start, faster steps)"))
-    deterministic: bool = field(default=False, metadata=_help("torch deterministic algorithms (bit-exact resume on CPU)"))
-    checkpoint_every: int = field(default=500, metadata=_help("write a resumable checkpoint every N steps (0 = end only)", min=0))
+    deterministic: bool = field(
+        default=False, metadata=_help("torch deterministic algorithms (bit-exact resume on CPU)")
+    )
+    checkpoint_every: int = field(
+        default=500, metadata=_help("write a resumable checkpoint every N steps (0 = end only)", min=0)
+    )
     collapse_threshold: float = field(
-        default=0.35, metadata=_help("warn of mode collapse when, within a condition cell, fixed-noise samples vary "
-                                     "less than this fraction of the cell's real photos (0 = never)", min=0.0)
+        default=0.35,
+        metadata=_help(
+            "warn of mode collapse when, within a condition cell, fixed-noise samples vary "
+            "less than this fraction of the cell's real photos (0 = never)",
+            min=0.0,
+        ),
     )
     tracking_uri: str = field(default="", metadata=_help("MLflow URI for per-step metrics ('' = off)"))
     experiment: str = field(default="gig", metadata=_help("MLflow experiment of the per-step metrics"))
@@ -212,51 +280,91 @@ class EvaluateConfig:
     train_dir: str = field(default="outputs/train", metadata=_help("output folder of the train stage"))
     out_dir: str = field(default="outputs/evaluate", metadata=_help("where metrics.json goes"))
     model: str = field(
-        default="", metadata=_help("generator to score: '' = train_dir/generator.pt, a models:/NAME@ALIAS URI, or a "
-                                   "generator.pt / checkpoint.pt path")
+        default="",
+        metadata=_help(
+            "generator to score: '' = train_dir/generator.pt, a models:/NAME@ALIAS URI, or a "
+            "generator.pt / checkpoint.pt path"
+        ),
     )
-    samples: str = field(default="", metadata=_help("score a folder of images instead of a generator (any tool's output)"))
+    samples: str = field(
+        default="", metadata=_help("score a folder of images instead of a generator (any tool's output)")
+    )
     tracking_uri: str = field(default="sqlite:///mlflow.db", metadata=_help("MLflow URI that resolves a models:/ URI"))
     feature_extractor: str = field(
-        default="catalog", metadata=_help("'catalog' (small classifier trained on the catalog, offline), 'inception' "
-                                          "or 'torchscript'", choices=("catalog", "inception", "torchscript"))
+        default="catalog",
+        metadata=_help(
+            "'catalog' (small classifier trained on the catalog, offline), 'inception' or 'torchscript'",
+            choices=("catalog", "inception", "torchscript"),
+        ),
     )
     inception_weights: str = field(
         default="", metadata=_help("local path of the pt_inception-2015-12-05 weights, needed for 'inception'")
     )
     torchscript_extractor: str = field(
-        default="", metadata=_help("path of a TorchScript model, (B, 3, H, W) float in [0, 1] -> (B, F), for 'torchscript'")
+        default="",
+        metadata=_help("path of a TorchScript model, (B, 3, H, W) float in [0, 1] -> (B, F), for 'torchscript'"),
     )
     metrics: list[str] = field(
-        default_factory=lambda: ["fid", "kid", "precision_recall", "per_class_fid", "conditional_accuracy",
-                                 "within_class_diversity", "diversity", "memorization"],
+        default_factory=lambda: [
+            "fid",
+            "kid",
+            "precision_recall",
+            "per_class_fid",
+            "conditional_accuracy",
+            "within_class_diversity",
+            "diversity",
+            "memorization",
+        ],
         metadata=_help("metrics to compute, by name (see gig_core/evaluation/metrics)"),
     )
-    bootstrap_draws: int = field(default=200, metadata=_help("bootstrap resamples behind the FID and KID intervals", min=2))
+    bootstrap_draws: int = field(
+        default=200, metadata=_help("bootstrap resamples behind the FID and KID intervals", min=2)
+    )
     confidence: float = field(default=0.95, metadata=_help("confidence level of the intervals", gt=0.0, lt=1.0))
     pr_neighbours: int = field(default=3, metadata=_help("k of the k-NN manifolds of precision/recall", min=1))
     dc_neighbours: int = field(default=5, metadata=_help("k of the k-NN balls of density/coverage", min=1))
-    min_class_samples: int = field(default=20, metadata=_help("smallest class (real and generated) given a per-class FID", min=2))
-    min_cell_images: int = field(
-        default=16, metadata=_help("condition cells (e.g. articleType x baseColour) with at least this many real photos "
-                                   "get a within-class diversity", min=2)
+    min_class_samples: int = field(
+        default=20, metadata=_help("smallest class (real and generated) given a per-class FID", min=2)
     )
-    max_cells: int = field(default=64, metadata=_help("score at most this many condition cells, the largest first", min=1))
+    min_cell_images: int = field(
+        default=16,
+        metadata=_help(
+            "condition cells (e.g. articleType x baseColour) with at least this many real photos "
+            "get a within-class diversity",
+            min=2,
+        ),
+    )
+    max_cells: int = field(
+        default=64, metadata=_help("score at most this many condition cells, the largest first", min=1)
+    )
     cell_samples: int = field(default=32, metadata=_help("samples per condition cell, differing only in z", min=2))
     memorization_ratio: float = field(
-        default=0.5, metadata=_help("a sample is a copy when its nearest training image is closer than this fraction "
-                                    "of the median real-to-real nearest-neighbour distance", gt=0.0)
+        default=0.5,
+        metadata=_help(
+            "a sample is a copy when its nearest training image is closer than this fraction "
+            "of the median real-to-real nearest-neighbour distance",
+            gt=0.0,
+        ),
     )
     memorization_max_share: float = field(
-        default=0.05, metadata=_help("flag the generator when more than this share of its samples are copies", min=0.0, max=1.0)
+        default=0.05,
+        metadata=_help("flag the generator when more than this share of its samples are copies", min=0.0, max=1.0),
     )
-    cache_dir: str = field(default=".gig_cache", metadata=_help("cache of catalog feature extractors, keyed by catalog content"))
-    extractor_steps: int = field(default=300, metadata=_help("training steps (batches of 128) of the catalog feature extractor", min=1))
+    cache_dir: str = field(
+        default=".gig_cache", metadata=_help("cache of catalog feature extractors, keyed by catalog content")
+    )
+    extractor_steps: int = field(
+        default=300, metadata=_help("training steps (batches of 128) of the catalog feature extractor", min=1)
+    )
     kid_subset_size: int = field(default=100, metadata=_help("KID subset size (capped at the sample count)", min=2))
     batch_size: int = field(default=256, metadata=_help("images per batch when generating and extracting", min=1))
     seed: int = field(default=0, metadata=_help("seed of the generated evaluation samples"))
-    device: str = field(default="auto", metadata=_help("where samples are made and features extracted: auto (cuda when "
-                                                       "available), cpu, cuda or cuda:N"))
+    device: str = field(
+        default="auto",
+        metadata=_help(
+            "where samples are made and features extracted: auto (cuda when available), cpu, cuda or cuda:N"
+        ),
+    )
     report: bool = field(default=True, metadata=_help("write report.html (self-contained) next to metrics.json"))
 
 
@@ -266,23 +374,39 @@ class RegisterConfig:
     evaluate_dir: str = field(default="outputs/evaluate", metadata=_help("output folder of the evaluate stage"))
     out_dir: str = field(default="outputs/register", metadata=_help("where registration.json goes"))
     tracking_uri: str = field(default="sqlite:///mlflow.db", metadata=_help("MLflow tracking and registry URI"))
-    artifact_dir: str = field(default="mlartifacts", metadata=_help("artifact root for a new experiment (local folder or URI)"))
+    artifact_dir: str = field(
+        default="mlartifacts", metadata=_help("artifact root for a new experiment (local folder or URI)")
+    )
     experiment: str = field(default="gig", metadata=_help("MLflow experiment name"))
     model_name: str = field(default="gig-generator", metadata=_help("registered model name"))
-    catalog_dvc_file: str = field(default="data.dvc", metadata=_help("DVC file whose hash identifies the catalog version"))
+    catalog_dvc_file: str = field(
+        default="data.dvc", metadata=_help("DVC file whose hash identifies the catalog version")
+    )
     promotion_margin: float = field(
-        default=0.0, metadata=_help("FID points by which the challenger must beat the champion, beyond the bootstrap "
-                                    "noise, to be promoted", min=0.0)
+        default=0.0,
+        metadata=_help(
+            "FID points by which the challenger must beat the champion, beyond the bootstrap noise, to be promoted",
+            min=0.0,
+        ),
     )
     min_within_class_diversity: float = field(
-        default=0.5, metadata=_help("refuse promotion, whatever the FID, when the challenger's within_class_diversity "
-                                    "(spread within a condition cell relative to its real photos) is below this "
-                                    "(0 = no veto)", min=0.0)
+        default=0.5,
+        metadata=_help(
+            "refuse promotion, whatever the FID, when the challenger's within_class_diversity "
+            "(spread within a condition cell relative to its real photos) is below this "
+            "(0 = no veto)",
+            min=0.0,
+        ),
     )
     min_first_champion_precision: float = field(
-        default=0.3, metadata=_help("with no champion yet, promote only a challenger whose precision (share of samples "
-                                    "that look like catalog photos) reaches this (0 = off); an untrained model scores "
-                                    "about 0", min=0.0, max=1.0)
+        default=0.3,
+        metadata=_help(
+            "with no champion yet, promote only a challenger whose precision (share of samples "
+            "that look like catalog photos) reaches this (0 = off); an untrained model scores "
+            "about 0",
+            min=0.0,
+            max=1.0,
+        ),
     )
 
 
@@ -295,15 +419,20 @@ class GenerateConfig:
     out: str = field(default="grid.png", metadata=_help("output PNG grid"))
     columns: int = field(default=8, metadata=_help("images per grid row", min=1))
     trust_model_code: bool = field(
-        default=False, metadata=_help("allow an MLflow model that is not GIG's to load by running its Python code "
-                                      "(GIG's own models are read weights-only and never need this)")
+        default=False,
+        metadata=_help(
+            "allow an MLflow model that is not GIG's to load by running its Python code "
+            "(GIG's own models are read weights-only and never need this)"
+        ),
     )
 
 
 @dataclass
 class ServeConfig:
-    model: str = field(default="models:/gig-generator@champion",
-                       metadata=_help("model URI (models:/NAME@ALIAS), MLflow model folder or train output to serve"))
+    model: str = field(
+        default="models:/gig-generator@champion",
+        metadata=_help("model URI (models:/NAME@ALIAS), MLflow model folder or train output to serve"),
+    )
     tracking_uri: str = field(default="sqlite:///mlflow.db", metadata=_help("MLflow tracking and registry URI"))
     host: str = field(default="127.0.0.1", metadata=_help("address to listen on (0.0.0.0 = every interface)"))
     port: int = field(default=5001, metadata=_help("port to listen on", min=1, max=65535))
@@ -406,8 +535,10 @@ def read_params_file(path: str | Path | None = DEFAULT_PARAMS) -> dict[str, Any]
     if not path.exists():
         if str(path) == DEFAULT_PARAMS:
             return {}
-        raise ConfigError(f"{path}: params file not found; give an existing file with --params, or omit the flag "
-                          f"to use {DEFAULT_PARAMS} (or the defaults when there is none)")
+        raise ConfigError(
+            f"{path}: params file not found; give an existing file with --params, or omit the flag "
+            f"to use {DEFAULT_PARAMS} (or the defaults when there is none)"
+        )
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
@@ -425,7 +556,9 @@ def read_params_file(path: str | Path | None = DEFAULT_PARAMS) -> dict[str, Any]
 SECTIONS: dict[str, type] = _field_types(Params)
 
 
-def load_section(section: str, params_path: str | Path | None = DEFAULT_PARAMS, overrides: dict[str, Any] | None = None):
+def load_section(
+    section: str, params_path: str | Path | None = DEFAULT_PARAMS, overrides: dict[str, Any] | None = None
+):
     """One stage's config: defaults <- preset (train) <- params.yaml section <- overrides."""
     cls = SECTIONS[section]
     from_file = read_params_file(params_path).get(section) or {}

@@ -64,7 +64,9 @@ def generate_grid(config: GenerateConfig, attributes: dict[str, str]) -> Path:
     predict, inputs = load_predict(config.model, config.tracking_uri, config.trust_model_code)
     unknown = sorted(set(attributes) - set(inputs))
     if unknown:
-        raise ValueError(f"the model does not take attribute(s) {unknown}; it is conditioned on {inputs[:-2] or 'nothing'}")
+        raise ValueError(
+            f"the model does not take attribute(s) {unknown}; it is conditioned on {inputs[:-2] or 'nothing'}"
+        )
     response = predict(pd.DataFrame([{**attributes, "seed": config.seed, "count": config.n}]))
     images = [np.asarray(Image.open(io.BytesIO(png)).convert("RGB")) for png in response["png"]]
     batch = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2)  # (n, 3, R, R) uint8

@@ -83,7 +83,9 @@ class GeneratorBundle:
         with atomic_file(path) as handle:
             torch.save({"arch": self.arch.to_dict(), "state_dict": self.generator.state_dict()}, handle)
 
-    def encode(self, rows: Sequence[Mapping[str, str]], unknown: str = "error", seed: int = 0) -> dict[str, torch.Tensor]:
+    def encode(
+        self, rows: Sequence[Mapping[str, str]], unknown: str = "error", seed: int = 0
+    ) -> dict[str, torch.Tensor]:
         """Attribute values -> label indices, one row per image.
 
         An attribute the model is not conditioned on is ignored; a missing one is drawn at
@@ -109,7 +111,9 @@ class GeneratorBundle:
         return labels
 
     @torch.no_grad()
-    def sample(self, n: int, labels: Mapping[str, torch.Tensor] | None = None, seed: int = 0, batch_size: int = 256) -> torch.Tensor:
+    def sample(
+        self, n: int, labels: Mapping[str, torch.Tensor] | None = None, seed: int = 0, batch_size: int = 256
+    ) -> torch.Tensor:
         """(n, 3, R, R) uint8 images; the same (labels, seed) always gives the same images."""
         if self.arch.conditional and labels is None:
             raise ValueError("a conditional generator needs labels; see GeneratorBundle.encode")
@@ -117,7 +121,9 @@ class GeneratorBundle:
         return self.from_latents(z, labels, batch_size)
 
     @torch.no_grad()
-    def from_latents(self, z: torch.Tensor, labels: Mapping[str, torch.Tensor] | None = None, batch_size: int = 256) -> torch.Tensor:
+    def from_latents(
+        self, z: torch.Tensor, labels: Mapping[str, torch.Tensor] | None = None, batch_size: int = 256
+    ) -> torch.Tensor:
         """(n, z_dim) latents -> (n, 3, R, R) uint8 images, in eval mode."""
         if self.arch.conditional and labels is None:
             raise ValueError("a conditional generator needs labels; see GeneratorBundle.encode")
@@ -126,14 +132,19 @@ class GeneratorBundle:
         self.generator.eval()
         chunks = []
         for start in range(0, len(z), batch_size):
-            part = {a: t[start:start + batch_size].to(device) for a, t in (labels or {}).items()}
-            chunks.append(to_uint8(self.generator(z[start:start + batch_size].to(device), part or None)).cpu())
+            part = {a: t[start : start + batch_size].to(device) for a, t in (labels or {}).items()}
+            chunks.append(to_uint8(self.generator(z[start : start + batch_size].to(device), part or None)).cpu())
         self.generator.train(was_training)
-        return torch.cat(chunks) if chunks else torch.empty(0, 3, self.arch.resolution, self.arch.resolution, dtype=torch.uint8)
+        return (
+            torch.cat(chunks)
+            if chunks
+            else torch.empty(0, 3, self.arch.resolution, self.arch.resolution, dtype=torch.uint8)
+        )
 
 
-def class_grid_labels(arch: Architecture, columns: int, reference: Mapping[str, torch.Tensor] | None = None,
-                      seed: int = 0) -> dict[str, torch.Tensor] | None:
+def class_grid_labels(
+    arch: Architecture, columns: int, reference: Mapping[str, torch.Tensor] | None = None, seed: int = 0
+) -> dict[str, torch.Tensor] | None:
     """Labels for a grid with one row per class of the first conditioning attribute.
 
     The other attributes of each cell are copied from a random real row of that class in

@@ -11,9 +11,19 @@ from gig_core.config import load_params
 def _variety(metrics: dict) -> str:
     if "within_class_diversity" not in metrics:
         return "within-class diversity not measured (add within_class_diversity to evaluate.metrics)"
-    return (f"within-class diversity {metrics['within_class_diversity']:.2f} of real photos' "
-            f"(worst cell {metrics['within_class_diversity_worst_cell']}: {metrics['within_class_diversity_worst']:.2f}; "
-            f"{metrics['within_class_cells']} cells)")
+    return (
+        f"within-class diversity {metrics['within_class_diversity']:.2f} of real photos' "
+        f"(worst cell {metrics['within_class_diversity_worst_cell']}: {metrics['within_class_diversity_worst']:.2f}; "
+        f"{metrics['within_class_cells']} cells)"
+    )
+
+
+def fid_line(metrics: dict, confidence: float) -> str:
+    """FID with its interval and the value the interval belongs to (the bias-corrected one)."""
+    if "fid_bias_corrected" not in metrics:  # an evaluation from before the bias-corrected value was recorded
+        return f"FID {metrics['fid']:.3f}"
+    return (f"FID {metrics['fid']:.3f} (bias-corrected {metrics['fid_bias_corrected']:.3f}, "
+            f"{confidence:.0%} interval [{metrics['fid_ci_low']:.3f}, {metrics['fid_ci_high']:.3f}])")
 
 
 def print_summary(params_path: str = "params.yaml") -> None:
@@ -35,10 +45,15 @@ def print_summary(params_path: str = "params.yaml") -> None:
 GIG demo done.
   sample grid : {Path(params.train.out_dir) / GRID_FILE}  (one row per articleType: {rows})
   loss curves : dvc plots show  (data: {params.train.out_dir}/losses.csv)
-  metrics     : FID {metrics['fid']:.3f} [{metrics['fid_ci_low']:.3f}, {metrics['fid_ci_high']:.3f}]  KID {metrics['kid_mean']:.4f} +/- {metrics['kid_std']:.4f}  precision {metrics['precision']:.3f}  recall {metrics['recall']:.3f}  (dvc metrics show)
+  metrics     : {fid_line(metrics, params.evaluate.confidence)}
+                KID {metrics["kid_mean"]:.4f} +/- {metrics["kid_std"]:.4f}  precision {metrics["precision"]:.3f}  \
+recall {metrics["recall"]:.3f}  (dvc metrics show)
   variety     : {_variety(metrics)}
-  evaluation  : {Path(params.evaluate.out_dir) / 'report.html'}  (per-class FID, conditional accuracy, memorization {metrics['memorized_share']:.1%} copies)
-  model       : {version.name} version {version.version}, aliases {sorted(version.aliases)}  [{registration['promotion']['reason']}]
+  evaluation  : {Path(params.evaluate.out_dir) / "report.html"}  (per-class FID, conditional accuracy, \
+memorization {metrics["memorized_share"]:.1%} copies)
+  model       : {version.name} version {version.version}, aliases {sorted(version.aliases)}  \
+[{registration["promotion"]["reason"]}]
   MLflow UI   : .venv/bin/mlflow ui --backend-store-uri {params.register.tracking_uri}   then open http://127.0.0.1:5000
-  generate    : .venv/bin/gig generate --model models:/{version.name}@champion -n 16 --attr articleType=Tshirts --attr baseColour=Blue --out grid.png
+  generate    : .venv/bin/gig generate -n 16 --attr articleType=Tshirts --attr baseColour=Blue --out grid.png
+  serve       : .venv/bin/gig serve   (models:/{version.name}@champion on http://127.0.0.1:5001/invocations)
 """)

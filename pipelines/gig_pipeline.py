@@ -60,8 +60,14 @@ def gig_pipeline(
     kubernetes.add_toleration_json(trained, train_tolerations)
     scored = evaluate(data=data.outputs["data"], model=trained.outputs["model"], cache_dir=evaluation_cache_dir,
                       min_cell_images=min_cell_images)
-    _with_credentials(register(
-        model=trained.outputs["model"], evaluation=scored.outputs["evaluation"], mlflow_tracking_uri=mlflow_tracking_uri,
-        experiment=experiment, model_name=model_name, promotion_margin=promotion_margin,
-        min_within_class_diversity=min_within_class_diversity,
-    ))
+    _with_credentials(
+        register(
+            model=trained.outputs["model"],
+            evaluation=scored.outputs["evaluation"],
+            mlflow_tracking_uri=mlflow_tracking_uri,
+            experiment=experiment,
+            model_name=model_name,
+            promotion_margin=promotion_margin,
+            min_within_class_diversity=min_within_class_diversity,
+        )
+    )

@@ -57,9 +57,21 @@ def test_trainer_uses_ada_and_resumes_exactly(tiny_run, tmp_path):
     train(straight, progress=False)
     rows = list(csv.DictReader((tmp_path / "a" / "losses.csv").open()))
     assert any(float(r["augment_p"]) > 0 for r in rows)  # the probability moved
-    train(tiny_train_config(data, tmp_path / "b", steps=5, log_every=1, sample_every=100, augment=augment), progress=False)
-    train(tiny_train_config(data, tmp_path / "b", steps=8, log_every=1, sample_every=100, augment=augment,
-                            resume=str(tmp_path / "b" / "checkpoint.pt")), progress=False)
+    train(
+        tiny_train_config(data, tmp_path / "b", steps=5, log_every=1, sample_every=100, augment=augment), progress=False
+    )
+    train(
+        tiny_train_config(
+            data,
+            tmp_path / "b",
+            steps=8,
+            log_every=1,
+            sample_every=100,
+            augment=augment,
+            resume=str(tmp_path / "b" / "checkpoint.pt"),
+        ),
+        progress=False,
+    )
     a, b = load_checkpoint(tmp_path / "a" / "checkpoint.pt"), load_checkpoint(tmp_path / "b" / "checkpoint.pt")
     assert a["ada"] == b["ada"] and [r[:-1] for r in a["history"]] == [r[:-1] for r in b["history"]]
     assert all(torch.equal(t, b["parts"]["generator"][k]) for k, t in a["parts"]["generator"].items())

@@ -17,7 +17,11 @@ STAGES = ["ingest", "preprocess", "train", "evaluate", "register"]
 
 
 def _run(args: list[str], cwd: Path) -> str:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "DVC_NO_ANALYTICS": "1",
+    }
     result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
     assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
     return result.stdout + result.stderr
@@ -38,7 +42,9 @@ def test_dvc_repro_runs_everything_once_then_only_what_changed(tmp_path, tiny_ca
     shutil.copy(REPO / "dvc.yaml", project)
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["preprocess"]["holdout_fraction"] = 0.25
-    params["train"].update(g_channels=16, d_channels=16, z_dim=32, embed_dim=8, steps=20, batch_size=16, sample_every=10)
+    params["train"].update(
+        g_channels=16, d_channels=16, z_dim=32, embed_dim=8, steps=20, batch_size=16, sample_every=10
+    )
     params["evaluate"].update(extractor_steps=50, min_cell_images=4)  # the tiny catalog's cells are small
     (project / "params.yaml").write_text(yaml.safe_dump(params))
     shutil.copytree(tiny_catalog, project / "data")
@@ -80,8 +86,15 @@ def test_dvc_repro_runs_everything_once_then_only_what_changed(tmp_path, tiny_ca
     _dvc("remote", "modify", "storage", "endpointurl", s3_endpoint, cwd=project)
     assert "pushed" in _dvc("push", cwd=project)
     shutil.rmtree(project / ".dvc" / "cache")
-    for cached in ["data", "outputs/ingest", "outputs/preprocess", "outputs/train/checkpoint.pt",
-                   "outputs/train/generator.pt", "outputs/train/grid.png", "outputs/train/samples"]:
+    for cached in [
+        "data",
+        "outputs/ingest",
+        "outputs/preprocess",
+        "outputs/train/checkpoint.pt",
+        "outputs/train/generator.pt",
+        "outputs/train/grid.png",
+        "outputs/train/samples",
+    ]:
         path = project / cached
         shutil.rmtree(path) if path.is_dir() else path.unlink()
     _dvc("pull", cwd=project)

@@ -5,15 +5,16 @@ import pytest
 import torch
 
 from gig_core.config import EvaluateConfig
+from gig_core.data.preprocess import load_split
 from gig_core.evaluation.evaluate import ReferenceSet, load_evaluate_config
 from gig_core.evaluation.features import FeatureExtractorError, build_extractor
 from gig_core.evaluation.sources import SampleSource
-from gig_core.data.preprocess import load_split
 
 
 def test_metrics_file(tiny_run):
     metrics = json.loads((Path(tiny_run.evaluate.out_dir) / "metrics.json").read_text())
     assert metrics["fid"] > 0 and metrics["kid_std"] >= 0 and metrics["overall_spread"] > 0
+    assert metrics["fid_ci_low"] <= metrics["fid_bias_corrected"] <= metrics["fid_ci_high"]
     assert metrics["fid_ci_low"] < metrics["fid_ci_high"] and metrics["kid_ci_low"] < metrics["kid_ci_high"]
     assert 0 <= metrics["precision"] <= 1 and 0 <= metrics["recall"] <= 1 and 0 <= metrics["memorized_share"] <= 1
     assert metrics["num_samples"] == len(load_split(tiny_run.preprocess.out_dir, "heldout"))
@@ -41,4 +42,6 @@ def test_reference_set_scores_the_same_model_the_same(tiny_run):
     bundle = GeneratorBundle.load(Path(tiny_run.train.out_dir) / "generator.pt")
     reference = ReferenceSet(tiny_run.evaluate, progress=False)
     saved = json.loads((Path(tiny_run.evaluate.out_dir) / "metrics.json").read_text())
-    assert reference.score(SampleSource("again", bundle=bundle)).result.values["fid"] == pytest.approx(saved["fid"], rel=1e-6)
+    assert reference.score(SampleSource("again", bundle=bundle)).result.values["fid"] == pytest.approx(
+        saved["fid"], rel=1e-6
+    )

@@ -4,8 +4,8 @@ whole bundled sample catalog (about 1,500 train / 500 held-out images at 32px)."
 
 from __future__ import annotations
 
-import sys
 import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -30,9 +30,15 @@ from gig_core.registry.promotion import ChampionComparison, decide_promotion
 def sample_reference(tmp_path_factory) -> ReferenceSet:
     root = tmp_path_factory.mktemp("sample_eval")
     ingest_catalog(IngestConfig(source=str(sample_catalog_path()), out_dir=str(root / "ingest")), progress=False)
-    preprocess_catalog(PreprocessConfig(ingest_dir=str(root / "ingest"), out_dir=str(root / "preprocess"), resolution=32,
-                                        holdout_fraction=0.25), progress=False)
-    config = EvaluateConfig(data_dir=str(root / "preprocess"), cache_dir=str(root / "cache"), out_dir=str(root / "evaluate"))
+    preprocess_catalog(
+        PreprocessConfig(
+            ingest_dir=str(root / "ingest"), out_dir=str(root / "preprocess"), resolution=32, holdout_fraction=0.25
+        ),
+        progress=False,
+    )
+    config = EvaluateConfig(
+        data_dir=str(root / "preprocess"), cache_dir=str(root / "cache"), out_dir=str(root / "evaluate")
+    )
     return ReferenceSet(config, progress=False)
 
 
@@ -52,8 +58,11 @@ def ladder(sample_reference):
     return {
         "real": score(sample_reference, "train real", real),
         "blurred": score(sample_reference, "blurred train real", TF.gaussian_blur(real, kernel_size=7, sigma=2.0)),
-        "noise": score(sample_reference, "uniform noise", torch.randint(0, 256, real.shape, dtype=torch.uint8,
-                                                                          generator=torch.Generator().manual_seed(0))),
+        "noise": score(
+            sample_reference,
+            "uniform noise",
+            torch.randint(0, 256, real.shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(0)),
+        ),
     }
 
 
@@ -71,7 +80,9 @@ def test_sanity_ladder_real_then_blurred_then_noise(ladder):
 
 
 def test_memorization_flags_copies_of_training_images_not_held_out_ones(sample_reference, ladder):
-    copies = sample_reference.score(SampleSource("training images", images=random_train_images(sample_reference, 400, 1)))
+    copies = sample_reference.score(
+        SampleSource("training images", images=random_train_images(sample_reference, 400, 1))
+    )
     assert copies.result.values["memorized_share"] > 0.95 and copies.result.values["memorization_flag"] == 1.0
     pairs = copies.result.details["closest_pairs"]
     fakes, train = copies.inputs.fake_images, sample_reference.train_split().images
@@ -85,23 +96,27 @@ def test_promotion_refuses_a_challenger_lower_only_within_the_noise(sample_refer
     cfg = sample_reference.config
     n = len(sample_reference.images)
     pool = random_train_images(sample_reference, 2 * n, seed=2)
-    a, b = (features_module.extract_features(sample_reference.extractor, pool[i * n:(i + 1) * n]) for i in range(2))
+    a, b = (features_module.extract_features(sample_reference.extractor, pool[i * n : (i + 1) * n]) for i in range(2))
     fid_a, fid_b = frechet_distance(sample_reference.features, a), frechet_distance(sample_reference.features, b)
     (challenger, challenger_fid), (champion, champion_fid) = sorted([(a, fid_a), (b, fid_b)], key=lambda x: x[1])
     assert challenger_fid < champion_fid  # lower, by chance: both are real images
-    gain, low, high = paired_difference_interval(frechet_distance, sample_reference.features, champion, challenger,
-                                                 cfg.bootstrap_draws, cfg.confidence)
+    gain, low, high = paired_difference_interval(
+        frechet_distance, sample_reference.features, champion, challenger, cfg.bootstrap_draws, cfg.confidence
+    )
     decision = decide_promotion(challenger_fid, ChampionComparison("1", champion_fid, gain, low, high, cfg.confidence))
     assert not decision.promote and "lower only within the noise" in decision.reason, decision
 
-    blurred = features_module.extract_features(sample_reference.extractor,
-                                               TF.gaussian_blur(pool[:n], kernel_size=7, sigma=2.0))
-    gain, low, high = paired_difference_interval(frechet_distance, sample_reference.features, blurred, challenger,
-                                                 cfg.bootstrap_draws, cfg.confidence)
+    blurred = features_module.extract_features(
+        sample_reference.extractor, TF.gaussian_blur(pool[:n], kernel_size=7, sigma=2.0)
+    )
+    gain, low, high = paired_difference_interval(
+        frechet_distance, sample_reference.features, blurred, challenger, cfg.bootstrap_draws, cfg.confidence
+    )
     blurred_fid = frechet_distance(sample_reference.features, blurred)
     assert decide_promotion(challenger_fid, ChampionComparison("1", blurred_fid, gain, low, high, 0.95)).promote
-    assert not decide_promotion(challenger_fid, ChampionComparison("1", blurred_fid, gain, low, high, 0.95),
-                                margin=high + 1).promote
+    assert not decide_promotion(
+        challenger_fid, ChampionComparison("1", blurred_fid, gain, low, high, 0.95), margin=high + 1
+    ).promote
 
 
 def test_per_class_fid_and_conditional_accuracy(sample_reference):
@@ -150,19 +165,29 @@ def test_torchscript_extractor_by_path(sample_reference, tmp_path):
     path = tmp_path / "thumbs.pt"
     with pytest.warns(FutureWarning):  # torch 2.14 deprecates TorchScript in favour of torch.export
         torch.jit.save(torch.jit.script(Thumbnails()), str(path))
-    config = replace(sample_reference.config, feature_extractor="torchscript", torchscript_extractor=str(path),
-                     metrics=["fid", "kid", "precision_recall"])
+    config = replace(
+        sample_reference.config,
+        feature_extractor="torchscript",
+        torchscript_extractor=str(path),
+        metrics=["fid", "kid", "precision_recall"],
+    )
     reference = ReferenceSet(config, progress=False)
     assert reference.features.shape == (len(reference.images), 48)
     real = score(reference, "train", random_train_images(reference, len(reference.images), 0))
     noise = score(reference, "noise", torch.randint(0, 256, reference.images.shape, dtype=torch.uint8))
     assert real["fid"] < noise["fid"] and real["feature_extractor"] == "torchscript"
-    assert any(p.name.split("-heldout-")[1].startswith("torchscript-")
-               for p in (Path(config.cache_dir) / "reference").glob("*-heldout-*.pt"))
+    assert any(
+        p.name.split("-heldout-")[1].startswith("torchscript-")
+        for p in (Path(config.cache_dir) / "reference").glob("*-heldout-*.pt")
+    )
 
     exported = tmp_path / "thumbs.pt2"
-    torch.export.save(torch.export.export(Thumbnails(), (torch.rand(2, 3, 32, 32),),
-                                          dynamic_shapes=({0: torch.export.Dim("batch")},)), str(exported))
+    torch.export.save(
+        torch.export.export(
+            Thumbnails(), (torch.rand(2, 3, 32, 32),), dynamic_shapes=({0: torch.export.Dim("batch")},)
+        ),
+        str(exported),
+    )
     from_export = ReferenceSet(replace(config, torchscript_extractor=str(exported)), progress=False)
     assert torch.allclose(from_export.features, reference.features)
 
@@ -172,15 +197,34 @@ def test_gig_evaluate_samples_dir(sample_reference, tmp_path):
     folder = tmp_path / "other_tool"
     for i, image in enumerate(random_train_images(sample_reference, 120, 3)):
         (folder / ("a" if i % 2 else "b")).mkdir(parents=True, exist_ok=True)
-        Image.fromarray(image.permute(1, 2, 0).numpy()).resize((48, 48)).save(folder / ("a" if i % 2 else "b") / f"{i}.png")
+        Image.fromarray(image.permute(1, 2, 0).numpy()).resize((48, 48)).save(
+            folder / ("a" if i % 2 else "b") / f"{i}.png"
+        )
     (folder / "notes.txt").write_text("not an image, ignored")
     cfg = sample_reference.config
     out = tmp_path / "evaluate"
     (tmp_path / "none.yaml").write_text("")  # an empty params file: defaults, not the repository's params.yaml
     result = subprocess.run(
-        [sys.executable, "-m", "gig_core.cli", "evaluate", "--quiet", "--samples", str(folder), "--data-dir", cfg.data_dir,
-         "--cache-dir", cfg.cache_dir, "--out-dir", str(out), "--params", str(tmp_path / "none.yaml")],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "gig_core.cli",
+            "evaluate",
+            "--quiet",
+            "--samples",
+            str(folder),
+            "--data-dir",
+            cfg.data_dir,
+            "--cache-dir",
+            cfg.cache_dir,
+            "--out-dir",
+            str(out),
+            "--params",
+            str(tmp_path / "none.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr
     assert "fid" in result.stdout and (out / "metrics.json").is_file() and (out / "report.html").is_file()
@@ -191,9 +235,27 @@ def test_gig_evaluate_samples_dir(sample_reference, tmp_path):
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "broken.png").write_bytes(b"not a png")
-    failed = subprocess.run([sys.executable, "-m", "gig_core.cli", "evaluate", "--samples", str(bad), "--data-dir",
-                             cfg.data_dir, "--cache-dir", cfg.cache_dir, "--out-dir", str(tmp_path / "e2"),
-                             "--params", str(tmp_path / "none.yaml")], capture_output=True, text=True, timeout=600)
+    failed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gig_core.cli",
+            "evaluate",
+            "--samples",
+            str(bad),
+            "--data-dir",
+            cfg.data_dir,
+            "--cache-dir",
+            cfg.cache_dir,
+            "--out-dir",
+            str(tmp_path / "e2"),
+            "--params",
+            str(tmp_path / "none.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert failed.returncode == 2 and "unreadable image(s)" in failed.stderr and "broken.png" in failed.stderr
 
 
@@ -226,13 +288,21 @@ def photo_lookup(reference: ReferenceSet, varied: bool, blur: bool = False):
 
     train = reference.train_split()
     attributes = ["articleType", "baseColour"]
-    arch = Architecture(model="cgan", resolution=reference.resolution, z_dim=8, g_channels=0, d_channels=0,
-                        vocab={a: reference.vocab[a] for a in attributes})
+    arch = Architecture(
+        model="cgan",
+        resolution=reference.resolution,
+        z_dim=8,
+        g_channels=0,
+        d_channels=0,
+        vocab={a: reference.vocab[a] for a in attributes},
+    )
     return GeneratorBundle(PhotoLookup(train.images, {a: train.labels[a] for a in attributes}, varied, blur), arch)
 
 
 def test_within_class_diversity_tells_real_variety_from_one_image_per_cell(sample_reference):
-    varied = sample_reference.score(SampleSource("real photos of each cell", bundle=photo_lookup(sample_reference, True)))
+    varied = sample_reference.score(
+        SampleSource("real photos of each cell", bundle=photo_lookup(sample_reference, True))
+    )
     collapsed = sample_reference.score(SampleSource("one photo per cell", bundle=photo_lookup(sample_reference, False)))
     v, c = varied.result.values, collapsed.result.values
     assert v["within_class_cells"] == c["within_class_cells"] >= 20  # articleType x baseColour cells of >= 16 photos
@@ -257,10 +327,15 @@ def test_todays_demo_model_is_refused_by_the_diversity_veto(sample_reference):
     values = sample_reference.score(SampleSource("demo model before #10", bundle=bundle)).result.values
     assert values["within_class_diversity"] < 0.35 and values["cell_recall"] < 0.1, values
     assert values["z_sensitivity"] < 0.5 * values["z_sensitivity_real"]
-    floor = DiversityFloor(values["within_class_diversity"], values["within_class_diversity_worst_cell"],
-                           values["within_class_diversity_worst"], RegisterConfig().min_within_class_diversity)
-    better_fid = ChampionComparison("1", champion_fid=values["fid"] + 50, improvement=50, improvement_low=40,
-                                    improvement_high=60, confidence=0.95)
+    floor = DiversityFloor(
+        values["within_class_diversity"],
+        values["within_class_diversity_worst_cell"],
+        values["within_class_diversity_worst"],
+        RegisterConfig().min_within_class_diversity,
+    )
+    better_fid = ChampionComparison(
+        "1", champion_fid=values["fid"] + 50, improvement=50, improvement_low=40, improvement_high=60, confidence=0.95
+    )
     for champion in (None, better_fid):  # no champion yet, or one it beats on FID by far
         decision = decide_promotion(values["fid"], champion, diversity=floor)
         assert not decision.promote and "within-class diversity" in decision.reason
@@ -275,20 +350,35 @@ def test_promotion_vetoes_a_collapsed_challenger_whose_fid_beats_the_champion(sa
     from gig_core.registry.promotion import DiversityFloor
 
     cfg = sample_reference.config
-    champion = sample_reference.score(SampleSource("blurred, varied", bundle=photo_lookup(sample_reference, True, True)))
-    challenger = sample_reference.score(SampleSource("one photo per cell", bundle=photo_lookup(sample_reference, False)))
+    champion = sample_reference.score(
+        SampleSource("blurred, varied", bundle=photo_lookup(sample_reference, True, True))
+    )
+    challenger = sample_reference.score(
+        SampleSource("one photo per cell", bundle=photo_lookup(sample_reference, False))
+    )
     c = challenger.result.values
-    gain, low, high = paired_difference_interval(frechet_distance, sample_reference.features, champion.inputs.fake,
-                                                 challenger.inputs.fake, cfg.bootstrap_draws, cfg.confidence)
+    gain, low, high = paired_difference_interval(
+        frechet_distance,
+        sample_reference.features,
+        champion.inputs.fake,
+        challenger.inputs.fake,
+        cfg.bootstrap_draws,
+        cfg.confidence,
+    )
     comparison = ChampionComparison("1", champion.result.values["fid"], gain, low, high, cfg.confidence)
     assert c["fid"] < comparison.champion_fid and decide_promotion(c["fid"], comparison).promote  # FID alone: promote
     assert champion.result.values["within_class_diversity"] > 0.5 > c["within_class_diversity"] == 0.0
-    floor = DiversityFloor(c["within_class_diversity"], c["within_class_diversity_worst_cell"],
-                           c["within_class_diversity_worst"], RegisterConfig().min_within_class_diversity)
+    floor = DiversityFloor(
+        c["within_class_diversity"],
+        c["within_class_diversity_worst_cell"],
+        c["within_class_diversity_worst"],
+        RegisterConfig().min_within_class_diversity,
+    )
     decision = decide_promotion(c["fid"], comparison, diversity=floor)
     assert not decision.promote, decision
-    assert decision.reason.startswith("within-class diversity 0.000 is below register.min_within_class_diversity 0.5 "
-                                      "(worst cell ")
+    assert decision.reason.startswith(
+        "within-class diversity 0.000 is below register.min_within_class_diversity 0.5 (worst cell "
+    )
 
 
 def test_precision_floor_refuses_an_untrained_generator(sample_reference, ladder):
@@ -301,9 +391,15 @@ def test_precision_floor_refuses_an_untrained_generator(sample_reference, ladder
 
     train = load_section("train", None)  # the demo preset with the default family's settings
     vocab = load_vocab(sample_reference.config.data_dir)
-    arch = Architecture(model=train.model, resolution=32, z_dim=train.z_dim, g_channels=train.g_channels,
-                        d_channels=train.d_channels, embed_dim=train.embed_dim,
-                        vocab={a: vocab[a] for a in TrainConfig().condition_on})
+    arch = Architecture(
+        model=train.model,
+        resolution=32,
+        z_dim=train.z_dim,
+        g_channels=train.g_channels,
+        d_channels=train.d_channels,
+        embed_dim=train.embed_dim,
+        vocab={a: vocab[a] for a in TrainConfig().condition_on},
+    )
     torch.manual_seed(0)
     untrained = GeneratorBundle(build_generator(arch).eval(), arch)
     values = sample_reference.score(SampleSource("untrained", bundle=untrained)).result.values

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from gig_core.data.preprocess import load_split
-from gig_core.models import FAMILIES, Architecture, build_parts
 from gig_core.evaluation.reconstruction import reconstruction_mse
+from gig_core.models import FAMILIES, Architecture, build_parts
 from gig_core.training.checkpoint import load_checkpoint, load_parts
 from gig_core.training.trainer import train
 from tests.conftest import tiny_train_config
@@ -54,4 +54,6 @@ def test_torch_compile_path_trains(tiny_run, tmp_path):
     summary = train(config, progress=False)
     assert summary["steps"] == 3 and (tmp_path / "compiled" / "grid.png").is_file()
     state = load_checkpoint(tmp_path / "compiled" / "checkpoint.pt")
-    assert not any(key.startswith("_orig_mod") for key in state["parts"]["generator"])  # plain weights, loadable anywhere
+    assert not any(
+        key.startswith("_orig_mod") for key in state["parts"]["generator"]
+    )  # plain weights, loadable anywhere

@@ -70,8 +70,18 @@ def test_awkward_valid_images_are_converted_upright_on_white(bad_catalog, tmp_pa
     ingest_catalog(manifest_config(root, tmp_path / "in"), progress=False)
     preprocess_catalog(PreprocessConfig(ingest_dir=str(tmp_path / "in"), out_dir=str(tmp_path / "pre"),
                                         resolution=32, holdout_fraction=0.01), progress=False)
-    split = {**{i: img for i, img in zip(load_split(tmp_path / "pre", "train").ids, load_split(tmp_path / "pre", "train").images)},
-             **{i: img for i, img in zip(load_split(tmp_path / "pre", "heldout").ids, load_split(tmp_path / "pre", "heldout").images)}}
+    split = {
+        **{
+            i: img
+            for i, img in zip(load_split(tmp_path / "pre", "train").ids, load_split(tmp_path / "pre", "train").images)
+        },
+        **{
+            i: img
+            for i, img in zip(
+                load_split(tmp_path / "pre", "heldout").ids, load_split(tmp_path / "pre", "heldout").images
+            )
+        },
+    }
     rgba = split["910014"].permute(1, 2, 0).numpy().astype(int)  # (32, 32, 3)
     assert (rgba[1, 16] == 255).all() and rgba[16, 16, 0] > 150 and rgba[16, 16, 1] < 60  # white bg, red patch
     rotated = split["910015"].numpy()  # stored rotated 90 degrees with EXIF orientation 6: upright again
@@ -116,7 +126,9 @@ def test_a_broken_export_fails_and_keeps_the_previous_output(tiny_catalog, tmp_p
     shutil.copytree(tiny_catalog, broken)
     for image in sorted((broken / "images").iterdir())[:10]:
         image.write_bytes(b"")
-    with pytest.raises(CatalogError, match=r"11 of 97 rows \(11.3%\) were quarantined, over max_quarantine_fraction=5.0%"):
+    with pytest.raises(
+        CatalogError, match=r"11 of 97 rows \(11.3%\) were quarantined, over max_quarantine_fraction=5.0%"
+    ):
         ingest_catalog(IngestConfig(source=str(broken), out_dir=str(out)), progress=False)
     assert (out / "catalog.parquet").read_bytes() == before
     report = pd.read_csv(tmp_path / "out.rejected" / "quarantine.csv")
@@ -124,28 +136,44 @@ def test_a_broken_export_fails_and_keeps_the_previous_output(tiny_catalog, tmp_p
     with pytest.raises(CatalogError, match="source not found|catalog folder not found"):
         ingest_catalog(IngestConfig(source=str(tmp_path / "nope"), out_dir=str(out)), progress=False)
     with pytest.raises(CatalogError, match=r"no column\(s\) \['size'\]"):
-        ingest_catalog(IngestConfig(source=str(tiny_catalog), out_dir=str(out), required_attributes=["size"]), progress=False)
+        ingest_catalog(
+            IngestConfig(source=str(tiny_catalog), out_dir=str(out), required_attributes=["size"]), progress=False
+        )
     assert (out / "catalog.parquet").read_bytes() == before
 
 
 def test_column_mapping_reads_another_schema(tiny_catalog, tmp_path):
     styles = pd.read_csv(tiny_catalog / "styles.csv", dtype=str, keep_default_na=False)
-    other = pd.DataFrame({
-        "sku": styles["id"], "title": styles["productDisplayName"], "kind": styles["articleType"],
-        "colour": styles["baseColour"], "photo": "images/" + styles["id"] + ".jpg",
-    })
+    other = pd.DataFrame(
+        {
+            "sku": styles["id"],
+            "title": styles["productDisplayName"],
+            "kind": styles["articleType"],
+            "colour": styles["baseColour"],
+            "photo": "images/" + styles["id"] + ".jpg",
+        }
+    )
     other.to_parquet(tiny_catalog.parent / "other.parquet")
     import shutil
+
     shutil.copytree(tiny_catalog / "images", tiny_catalog.parent / "images", dirs_exist_ok=True)
-    config = IngestConfig(source=str(tiny_catalog.parent / "other.parquet"), id_column="sku", image_column="photo",
-                          name_column="title", required_attributes=["kind", "colour"], out_dir=str(tmp_path / "out"))
+    config = IngestConfig(
+        source=str(tiny_catalog.parent / "other.parquet"),
+        id_column="sku",
+        image_column="photo",
+        name_column="title",
+        required_attributes=["kind", "colour"],
+        out_dir=str(tmp_path / "out"),
+    )
     summary = ingest_catalog(config, progress=False)
     catalog = pd.read_parquet(tmp_path / "out" / "catalog.parquet")
     assert summary["accepted"] == len(styles) - 1 and list(catalog.columns[-2:]) == ["kind", "colour"]
     assert catalog["name"].iloc[0] == styles.set_index("id").loc[catalog["id"].iloc[0], "productDisplayName"]
 
 
-@pytest.mark.skipif(not SHARED_CATALOG.is_dir(), reason=f"the 40k catalog is not at {SHARED_CATALOG} (fresh clone without ../shared)")
+@pytest.mark.skipif(
+    not SHARED_CATALOG.is_dir(), reason=f"the 40k catalog is not at {SHARED_CATALOG} (fresh clone without ../shared)"
+)
 def test_40k_catalog_reports_exactly_the_rows_whose_image_is_missing(tmp_path):
     styles = pd.read_csv(SHARED_CATALOG / "styles.csv", dtype=str, keep_default_na=False)
     expected_missing = {i for i in styles["id"] if not (SHARED_CATALOG / "images" / f"{i}.jpg").is_file()}
@@ -166,9 +194,21 @@ def test_gig_ingest_exits_0_on_the_bad_catalog_and_reports(bad_catalog, tmp_path
 
     root, expected, _ = bad_catalog
     result = subprocess.run(
-        [sys.executable, "-m", "gig_core.cli", "ingest", "--quiet", "--source", str(root / "manifest.csv"),
-         "--image-column", "image", "--out", str(tmp_path / "out")],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "gig_core.cli",
+            "ingest",
+            "--quiet",
+            "--source",
+            str(root / "manifest.csv"),
+            "--image-column",
+            "image",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
     refused = sum(1 for r in expected.values() if r) + 2  # + the duplicate id and the malformed line

@@ -21,7 +21,9 @@ from tests.conftest import _free_port, wait_for_http
 
 def test_compiled_yaml_is_up_to_date(tmp_path):
     fresh = compile_pipeline(tmp_path / "gig_pipeline.yaml").read_text()
-    assert COMPILED.read_text() == fresh, "pipelines/gig_pipeline.yaml is stale: run .venv/bin/python -m pipelines.compile"
+    assert COMPILED.read_text() == fresh, (
+        "pipelines/gig_pipeline.yaml is stale: run .venv/bin/python -m pipelines.compile"
+    )
 
 
 def test_compiled_yaml_asks_for_gpu_secrets_and_no_cache_for_ingest():
@@ -39,13 +41,30 @@ def test_compiled_yaml_asks_for_gpu_secrets_and_no_cache_for_ingest():
 
 
 def test_recurring_run_is_one_at_a_time_without_catch_up():
-    request = recurring_run_request(parse_args([
-        "--host", "http://kfp", "--catalog-uri", "s3://shop/catalog/", "--mlflow-tracking-uri", "http://mlflow",
-        "--param", "steps=3000", "--param", "model_family=wgan-gp"]))
+    request = recurring_run_request(
+        parse_args(
+            [
+                "--host",
+                "http://kfp",
+                "--catalog-uri",
+                "s3://shop/catalog/",
+                "--mlflow-tracking-uri",
+                "http://mlflow",
+                "--param",
+                "steps=3000",
+                "--param",
+                "model_family=wgan-gp",
+            ]
+        )
+    )
     assert request["max_concurrency"] == 1 and request["no_catchup"] is True
     assert request["cron_expression"] == "0 0 3 * * *" and request["pipeline_package_path"] == str(COMPILED)
-    assert request["params"] == {"catalog_uri": "s3://shop/catalog/", "mlflow_tracking_uri": "http://mlflow",
-                                 "steps": 3000, "model_family": "wgan-gp"}
+    assert request["params"] == {
+        "catalog_uri": "s3://shop/catalog/",
+        "mlflow_tracking_uri": "http://mlflow",
+        "steps": 3000,
+        "model_family": "wgan-gp",
+    }
 
 
 @pytest.fixture
@@ -53,12 +72,33 @@ def mlflow_server(tmp_path, s3_endpoint):
     """A real `mlflow server`: runs and registry in sqlite, artifacts proxied to S3 on moto."""
     boto3.client("s3").create_bucket(Bucket="gig-mlflow")
     port = _free_port()
-    env = {**os.environ, "MLFLOW_S3_ENDPOINT_URL": s3_endpoint,
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = {
+        **os.environ,
+        "MLFLOW_S3_ENDPOINT_URL": s3_endpoint,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
     server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{tmp_path / 'mlflow.db'}", "--artifacts-destination", "s3://gig-mlflow/artifacts"],
-        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            f"sqlite:///{tmp_path / 'mlflow.db'}",
+            "--artifacts-destination",
+            "s3://gig-mlflow/artifacts",
+        ],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     url = f"http://127.0.0.1:{port}"
     wait_for_http(f"{url}/health", server, "mlflow server")
@@ -76,11 +116,19 @@ def test_pipeline_runs_locally_against_mlflow_server_with_s3_artifacts(tmp_path,
     from pipelines.gig_pipeline import gig_pipeline
 
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "kfp"))
-    common = dict(catalog_uri=str(tiny_catalog), mlflow_tracking_uri=mlflow_server, model_family="cgan", preset="demo",
-                  resolution=32, batch_size=16, channels=16, holdout_fraction=0.25,
-                  evaluation_cache_dir=str(tmp_path / "cache"),
-                  min_cell_images=4,  # the tiny catalog's cells are small
-                  min_within_class_diversity=0.0)  # 40 steps make no varied model; this test is about the plumbing
+    common = dict(
+        catalog_uri=str(tiny_catalog),
+        mlflow_tracking_uri=mlflow_server,
+        model_family="cgan",
+        preset="demo",
+        resolution=32,
+        batch_size=16,
+        channels=16,
+        holdout_fraction=0.25,
+        evaluation_cache_dir=str(tmp_path / "cache"),
+        min_cell_images=4,  # the tiny catalog's cells are small
+        min_within_class_diversity=0.0,
+    )  # 40 steps make no varied model; this test is about the plumbing
     gig_pipeline(steps=40, **common)
     client = MlflowClient(tracking_uri=mlflow_server)
     champion = client.get_model_version_by_alias("gig-generator", "champion")
@@ -95,5 +143,7 @@ def test_pipeline_runs_locally_against_mlflow_server_with_s3_artifacts(tmp_path,
     keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket="gig-mlflow")["Contents"]]
     assert any(k.endswith("evaluation/report.html") for k in keys)  # artifacts landed in S3, through the server
     assert any(k.endswith("generator.pt") for k in keys)
-    print(f"\nregistry {mlflow_server}: champion v1, v2 {sorted(second.aliases)}; "
-          f"{len(keys)} artifact objects in s3://gig-mlflow, e.g. {sorted(keys)[:3]}")
+    print(
+        f"\nregistry {mlflow_server}: champion v1, v2 {sorted(second.aliases)}; "
+        f"{len(keys)} artifact objects in s3://gig-mlflow, e.g. {sorted(keys)[:3]}"
+    )

@@ -63,7 +63,9 @@ def candidates(tiny_run, tmp_path_factory):
     assert worse["fid"] - better["fid"] > 1.0, runs
     doctored = Path(worse["evaluate_dir"] + "_doctored")
     shutil.copytree(worse["evaluate_dir"], doctored)
-    (doctored / "metrics.json").write_text(json.dumps({**json.loads((doctored / "metrics.json").read_text()), "fid": 0.0}))
+    (doctored / "metrics.json").write_text(
+        json.dumps({**json.loads((doctored / "metrics.json").read_text()), "fid": 0.0})
+    )
     return better, worse, str(doctored)
 
 
@@ -72,7 +74,10 @@ def registry(tiny_run, candidates, tmp_path_factory):
     """v1: the worse model, claiming FID 0; v2: the better one; v3: the worse one, honest."""
     root = tmp_path_factory.mktemp("registry")
     better, worse, doctored = candidates
-    pick = lambda run, evaluate_dir=None: dict(train_dir=run["train_dir"], evaluate_dir=evaluate_dir or run["evaluate_dir"])  # noqa: E731
+
+    def pick(run, evaluate_dir=None):
+        return dict(train_dir=run["train_dir"], evaluate_dir=evaluate_dir or run["evaluate_dir"])
+
     results = [
         register(tiny_run.register_config(root, **pick(worse, doctored)), progress=False),
         register(tiny_run.register_config(root, **pick(better)), progress=False),
@@ -116,10 +121,12 @@ def test_registered_pyfunc_loads_and_predicts_pngs(registry, candidates):
     mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
     model = mlflow.pyfunc.load_model(f"models:/gig-generator/{trained_version}")
     assert model.metadata.get_input_schema().input_names() == ["articleType", "baseColour", "seed", "count"]
-    request = pd.DataFrame([
-        {"articleType": "Watches", "baseColour": "Black", "seed": 3, "count": 5},
-        {"articleType": "Heels", "baseColour": None, "seed": 4, "count": 2},
-    ])
+    request = pd.DataFrame(
+        [
+            {"articleType": "Watches", "baseColour": "Black", "seed": 3, "count": 5},
+            {"articleType": "Heels", "baseColour": None, "seed": 4, "count": 2},
+        ]
+    )
     response = model.predict(request)
     assert list(response["request"]) == [0] * 5 + [1] * 2
     images = [Image.open(io.BytesIO(png)) for png in response["png"]]
@@ -136,16 +143,35 @@ def test_gig_generate_writes_a_grid(registry, tmp_path):
     root, _ = registry
     out = tmp_path / "grid.png"
     result = subprocess.run(
-        [sys.executable, "-m", "gig_core.cli", "generate", "--model", "models:/gig-generator@champion",
-         "--tracking-uri", f"sqlite:///{root / 'mlflow.db'}", "-n", "6", "--attr", "articleType=Watches",
-         "--attr", "baseColour=Black", "--out", str(out)],
-        capture_output=True, text=True, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "gig_core.cli",
+            "generate",
+            "--model",
+            "models:/gig-generator@champion",
+            "--tracking-uri",
+            f"sqlite:///{root / 'mlflow.db'}",
+            "-n",
+            "6",
+            "--attr",
+            "articleType=Watches",
+            "--attr",
+            "baseColour=Black",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
     assert Image.open(out).size == (6 * 34 + 2, 34 + 2)
     bad = subprocess.run(
         [sys.executable, "-m", "gig_core.cli", "generate", "--model", str(tmp_path / "nothing"), "--out", str(out)],
-        capture_output=True, text=True, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
     )
     assert bad.returncode == 2 and "no model at" in bad.stderr
 
@@ -161,18 +187,43 @@ def test_mlflow_models_serve_answers_with_pngs(registry, tmp_path):
 
     root, _ = registry
     port = _free_port()
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # its uvicorn
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }  # its uvicorn
     server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/gig-generator@champion", "--env-manager",
-         "local", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "models",
+            "serve",
+            "-m",
+            "models:/gig-generator@champion",
+            "--env-manager",
+            "local",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         wait_for_http(f"http://127.0.0.1:{port}/ping", server, "mlflow models serve")
-        body = json.dumps({"dataframe_records": [{"articleType": "Watches", "baseColour": "Black", "seed": 7, "count": 4}]})
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body.encode(),
-                                         headers={"Content-Type": "application/json"})
+        body = json.dumps(
+            {"dataframe_records": [{"articleType": "Watches", "baseColour": "Black", "seed": 7, "count": 4}]}
+        )
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations", data=body.encode(), headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(request, timeout=60) as response:
             predictions = json.loads(response.read())["predictions"]
         assert [p["index"] for p in predictions] == [0, 1, 2, 3]
@@ -180,7 +231,8 @@ def test_mlflow_models_serve_answers_with_pngs(registry, tmp_path):
         assert all(image.format == "PNG" and image.size == (32, 32) for image in images)
         mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
         local = mlflow.pyfunc.load_model("models:/gig-generator@champion").predict(
-            pd.DataFrame([{"articleType": "Watches", "baseColour": "Black", "seed": 7, "count": 4}]))
+            pd.DataFrame([{"articleType": "Watches", "baseColour": "Black", "seed": 7, "count": 4}])
+        )
         assert [base64.b64decode(p["png"]) for p in predictions] == list(local["png"])  # same images as in-process
     finally:
         server.terminate()
@@ -193,17 +245,36 @@ def test_racing_register_steps_leave_one_champion(tiny_run, candidates, tmp_path
     good (within the noise), so exactly one of them may take the alias, whichever it is."""
     better, worse, _ = candidates
     base = tiny_run.register_config(tmp_path)
-    register(tiny_run.register_config(tmp_path, train_dir=worse["train_dir"], evaluate_dir=worse["evaluate_dir"]),
-             progress=False)  # v1, the champion to beat
+    register(
+        tiny_run.register_config(tmp_path, train_dir=worse["train_dir"], evaluate_dir=worse["evaluate_dir"]),
+        progress=False,
+    )  # v1, the champion to beat
 
     def command(name: str) -> list[str]:
-        return [sys.executable, "-m", "gig_core.cli", "register", "--quiet",  # cwd has no params.yaml: defaults
-                "--train-dir", better["train_dir"], "--evaluate-dir", better["evaluate_dir"],
-                "--out-dir", str(tmp_path / name), "--tracking-uri", base.tracking_uri,
-                "--artifact-dir", base.artifact_dir, "--catalog-dvc-file", base.catalog_dvc_file]
+        return [
+            sys.executable,
+            "-m",
+            "gig_core.cli",
+            "register",
+            "--quiet",  # cwd has no params.yaml: defaults
+            "--train-dir",
+            better["train_dir"],
+            "--evaluate-dir",
+            better["evaluate_dir"],
+            "--out-dir",
+            str(tmp_path / name),
+            "--tracking-uri",
+            base.tracking_uri,
+            "--artifact-dir",
+            base.artifact_dir,
+            "--catalog-dvc-file",
+            base.catalog_dvc_file,
+        ]
 
-    racers = [subprocess.Popen(command(name), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-              for name in ("a", "b")]
+    racers = [
+        subprocess.Popen(command(name), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for name in ("a", "b")
+    ]
     for racer in racers:
         _, err = racer.communicate(timeout=600)
         assert racer.returncode == 0, err[-3000:]
@@ -217,8 +288,10 @@ def test_racing_register_steps_leave_one_champion(tiny_run, candidates, tmp_path
     client = MlflowClient(tracking_uri=base.tracking_uri)
     champion = client.get_model_version_by_alias("gig-generator", "champion")
     assert str(champion.version) == promoted[0]["version"] and champion.status == "READY"
-    versions = [client.get_model_version("gig-generator", v.version)  # search results carry no aliases
-                for v in client.search_model_versions("name='gig-generator'")]
+    versions = [
+        client.get_model_version("gig-generator", v.version)  # search results carry no aliases
+        for v in client.search_model_versions("name='gig-generator'")
+    ]
     assert [str(v.version) for v in versions if "champion" in v.aliases] == [promoted[0]["version"]]
 
 
@@ -235,19 +308,29 @@ def test_register_vetoes_a_challenger_that_ignores_z(tiny_run, tmp_path):
     train(tiny_train_config(Path(tiny_run.preprocess.out_dir), train_dir, model="cgan"), progress=False)
     bundle = GeneratorBundle.load(train_dir / "generator.pt")
     with torch.no_grad():
-        bundle.generator.body.convs[0].weight[:bundle.arch.z_dim] = 0  # z no longer reaches the images
+        bundle.generator.body.convs[0].weight[: bundle.arch.z_dim] = 0  # z no longer reaches the images
     bundle.save(train_dir / "generator.pt")
-    evaluate(type(tiny_run.evaluate)(**{**tiny_run.evaluate.__dict__, "train_dir": str(train_dir),
-                                         "out_dir": str(evaluate_dir)}), progress=False)
+    evaluate(
+        type(tiny_run.evaluate)(
+            **{**tiny_run.evaluate.__dict__, "train_dir": str(train_dir), "out_dir": str(evaluate_dir)}
+        ),
+        progress=False,
+    )
     assert json.loads((evaluate_dir / "metrics.json").read_text())["within_class_diversity"] == 0.0
 
     first = register(tiny_run.register_config(tmp_path), progress=False)  # the tiny trained generator
     assert first["aliases"] == ["challenger", "champion"]
-    second = register(tiny_run.register_config(tmp_path, min_within_class_diversity=0.3, train_dir=str(train_dir),
-                                               evaluate_dir=str(evaluate_dir)), progress=False)
+    second = register(
+        tiny_run.register_config(
+            tmp_path, min_within_class_diversity=0.3, train_dir=str(train_dir), evaluate_dir=str(evaluate_dir)
+        ),
+        progress=False,
+    )
     promotion = second["promotion"]
     assert not promotion["promote"] and second["aliases"] == ["challenger"]
-    assert promotion["reason"].startswith("within-class diversity 0.000 is below register.min_within_class_diversity 0.3")
+    assert promotion["reason"].startswith(
+        "within-class diversity 0.000 is below register.min_within_class_diversity 0.3"
+    )
     assert promotion["within_class_diversity"] == 0.0
     client = MlflowClient(tracking_uri=tiny_run.register_config(tmp_path).tracking_uri)
     assert client.get_model_version_by_alias("gig-generator", "champion").version == 1
@@ -266,12 +349,31 @@ def test_an_untrained_model_does_not_become_the_first_champion(tiny_run, tmp_pat
     assert decide_promotion(40.0, None, first_floor=FirstChampionFloor(0.5, 0.3)).promote
 
     train_dir, evaluate_dir = tmp_path / "untrained" / "train", tmp_path / "untrained" / "evaluate"
-    train(tiny_train_config(Path(tiny_run.preprocess.out_dir), train_dir, steps=1, sample_every=1, log_every=1,
-                            lr_g=1e-9, lr_d=1e-9, ema_decay=1.0), progress=False)  # the generator as initialised
-    evaluate(type(tiny_run.evaluate)(**{**tiny_run.evaluate.__dict__, "train_dir": str(train_dir),
-                                         "out_dir": str(evaluate_dir)}), progress=False)
-    result = register(tiny_run.register_config(tmp_path, train_dir=str(train_dir), evaluate_dir=str(evaluate_dir),
-                                                min_first_champion_precision=1.0), progress=False)
+    train(
+        tiny_train_config(
+            Path(tiny_run.preprocess.out_dir),
+            train_dir,
+            steps=1,
+            sample_every=1,
+            log_every=1,
+            lr_g=1e-9,
+            lr_d=1e-9,
+            ema_decay=1.0,
+        ),
+        progress=False,
+    )  # the generator as initialised
+    evaluate(
+        type(tiny_run.evaluate)(
+            **{**tiny_run.evaluate.__dict__, "train_dir": str(train_dir), "out_dir": str(evaluate_dir)}
+        ),
+        progress=False,
+    )
+    result = register(
+        tiny_run.register_config(
+            tmp_path, train_dir=str(train_dir), evaluate_dir=str(evaluate_dir), min_first_champion_precision=1.0
+        ),
+        progress=False,
+    )
     promotion = result["promotion"]
     assert not promotion["promote"] and result["aliases"] == ["challenger"]
     assert promotion["reason"].startswith("no champion yet, but precision 0.")

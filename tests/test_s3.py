@@ -35,7 +35,9 @@ def test_bad_catalog_from_s3_gives_the_identical_catalog(s3_endpoint, tmp_path):
 def test_folder_layout_under_an_s3_prefix(s3_endpoint, tiny_catalog, tmp_path):
     upload_tree(tiny_catalog, "shop", "tiny")
     local = ingest_catalog(IngestConfig(source=str(tiny_catalog), out_dir=str(tmp_path / "a")), progress=False)
-    remote = ingest_catalog(IngestConfig(source="s3://shop/tiny/", out_dir=str(tmp_path / "b"), workers=2), progress=False)
+    remote = ingest_catalog(
+        IngestConfig(source="s3://shop/tiny/", out_dir=str(tmp_path / "b"), workers=2), progress=False
+    )
     assert (tmp_path / "a" / "catalog.parquet").read_bytes() == (tmp_path / "b" / "catalog.parquet").read_bytes()
     assert local["accepted"] == remote["accepted"]
     with pytest.raises(CatalogError, match="catalog table not found: s3://shop/nothing/styles.csv"):

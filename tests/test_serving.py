@@ -98,7 +98,11 @@ def test_serve_stops_at_its_deadline(tiny_run, tmp_path):
     process, url = _serve(tiny_run, tmp_path, "--deadline-seconds", "0.000001")
     try:
         status, answer = _post(url, _records({"count": 64}))
-        assert status == 503 and answer["error_code"] == "DEADLINE_EXCEEDED" and "serve.deadline_seconds" in answer["message"]
+        assert (
+            status == 503
+            and answer["error_code"] == "DEADLINE_EXCEEDED"
+            and "serve.deadline_seconds" in answer["message"]
+        )
     finally:
         process.terminate()
         process.wait(timeout=30)

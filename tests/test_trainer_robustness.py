@@ -1,6 +1,5 @@
 """The trainer under preemption, divergence, collapse, MLflow tracking and DDP, via the real CLI."""
 
-import os
 import signal
 import subprocess
 import sys
@@ -23,7 +22,17 @@ TINY = dict(g_channels=16, d_channels=16, embed_dim=8, z_dim=32, batch_size=16, 
 def _gig_train(tmp_path: Path, tiny_run, out: str, **flags) -> subprocess.Popen:
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump({"train": {**TINY, "data_dir": tiny_run.preprocess.out_dir}}))
-    args = [sys.executable, "-m", "gig_core.cli", "train", "--quiet", "--params", str(params), "--out-dir", str(tmp_path / out)]
+    args = [
+        sys.executable,
+        "-m",
+        "gig_core.cli",
+        "train",
+        "--quiet",
+        "--params",
+        str(params),
+        "--out-dir",
+        str(tmp_path / out),
+    ]
     for key, value in flags.items():
         args += [f"--{key.replace('_', '-')}", str(value)]
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -51,7 +60,9 @@ def test_killed_with_sigkill_and_resumed_equals_uninterrupted(tiny_run, tmp_path
     killed.wait()
     at_kill = load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")["step"]
     assert 0 < at_kill < steps
-    resumed = _gig_train(tmp_path, tiny_run, "resumed", steps=steps, checkpoint_every=25, sample_every=1000, resume="auto")
+    resumed = _gig_train(
+        tmp_path, tiny_run, "resumed", steps=steps, checkpoint_every=25, sample_every=1000, resume="auto"
+    )
     assert resumed.wait() == 0, resumed.communicate()
     assert straight.wait() == 0, straight.communicate()
     a = load_checkpoint(tmp_path / "straight" / "checkpoint.pt")
@@ -67,8 +78,9 @@ def test_sigterm_writes_a_checkpoint_before_exiting(tiny_run, tmp_path):
     assert process.wait(timeout=60) == 143
     state = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
     assert 20 <= state["step"] < 100_000
-    resumed = _gig_train(tmp_path, tiny_run, "run", steps=state["step"] + 5, checkpoint_every=0, sample_every=1000,
-                         resume="auto")
+    resumed = _gig_train(
+        tmp_path, tiny_run, "run", steps=state["step"] + 5, checkpoint_every=0, sample_every=1000, resume="auto"
+    )
     assert resumed.wait() == 0
     assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["step"] == state["step"] + 5
 
@@ -97,19 +109,27 @@ def test_collapse_guard_names_the_cells_of_a_generator_that_ignores_z(tiny_run, 
 
     data, out = Path(tiny_run.preprocess.out_dir), tmp_path / "run"
     common = dict(model="cgan", log_every=20, checkpoint_every=0, collapse_threshold=0.3)
-    with pytest.warns(ModeCollapseWarning, match=r"possible mode collapse at step 100: within \d of \d condition cells"):
+    with pytest.warns(
+        ModeCollapseWarning, match=r"possible mode collapse at step 100: within \d of \d condition cells"
+    ):
         train(tiny_train_config(data, out, steps=100, sample_every=100, **common), progress=False)
     state = load_checkpoint(out / "checkpoint.pt")
     _ignore_z(state, state["arch"]["z_dim"])
     torch.save(state, out / "checkpoint.pt")
-    with pytest.warns(ModeCollapseWarning, match=r"possible mode collapse at step 120: within (\d) of \1 condition "
-                                                 r"cells .*Watches / Black 0\.00"):
-        summary = train(tiny_train_config(data, out, steps=120, lr_g=0.0, resume="auto", sample_every=20, **common),
-                        progress=False)
+    with pytest.warns(
+        ModeCollapseWarning,
+        match=r"possible mode collapse at step 120: within (\d) of \1 condition "
+        r"cells .*Watches / Black 0\.00",
+    ):
+        summary = train(
+            tiny_train_config(data, out, steps=120, lr_g=0.0, resume="auto", sample_every=20, **common), progress=False
+        )
     rows = list(csv.DictReader((out / "losses.csv").open()))
     assert [int(r["step"]) for r in rows] == [20, 40, 60, 80, 100, 120]
     assert float(rows[-1]["within_class_diversity"]) == 0.0  # the loss plots show it
-    assert summary["within_class_diversity"] == 0.0 and summary["within_class_diversity_cells"]["Watches / Black"] == 0.0
+    assert (
+        summary["within_class_diversity"] == 0.0 and summary["within_class_diversity_cells"]["Watches / Black"] == 0.0
+    )
 
 
 def test_collapse_guard_stays_quiet_on_the_default_family(tiny_run, tmp_path):
@@ -118,8 +138,12 @@ def test_collapse_guard_stays_quiet_on_the_default_family(tiny_run, tmp_path):
     data, out = Path(tiny_run.preprocess.out_dir), tmp_path / "run"
     with warnings.catch_warnings():
         warnings.simplefilter("error", ModeCollapseWarning)
-        summary = train(tiny_train_config(data, out, model="hcgan", steps=120, log_every=20, sample_every=60,
-                                          collapse_threshold=0.3), progress=False)
+        summary = train(
+            tiny_train_config(
+                data, out, model="hcgan", steps=120, log_every=20, sample_every=60, collapse_threshold=0.3
+            ),
+            progress=False,
+        )
     rows = list(csv.DictReader((out / "losses.csv").open()))
     assert min(float(r["within_class_diversity"]) for r in rows) > 0.3 and summary["within_class_diversity_worst"] > 0.3
 
@@ -128,25 +152,62 @@ def test_per_step_metrics_go_to_mlflow(tiny_run, tmp_path):
     from mlflow import MlflowClient
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    summary = train(tiny_train_config(Path(tiny_run.preprocess.out_dir), tmp_path / "run", steps=6, log_every=2,
-                                      sample_every=3, tracking_uri=uri), progress=False)
+    summary = train(
+        tiny_train_config(
+            Path(tiny_run.preprocess.out_dir), tmp_path / "run", steps=6, log_every=2, sample_every=3, tracking_uri=uri
+        ),
+        progress=False,
+    )
     client = MlflowClient(tracking_uri=uri)
     history = client.get_metric_history(summary["mlflow_run_id"], "loss_d")
     assert [m.step for m in history] == [2, 4, 6]
     run = client.get_run(summary["mlflow_run_id"]).data.metrics
-    assert {"grad_norm_d", "grad_norm_g", "augment_p", "images_per_s", "within_class_diversity", "within_class_diversity_worst"} <= set(run)
+    assert {
+        "grad_norm_d",
+        "grad_norm_g",
+        "augment_p",
+        "images_per_s",
+        "within_class_diversity",
+        "within_class_diversity_worst",
+    } <= set(run)
 
 
 def test_two_process_ddp_on_cpu_with_gloo(tiny_run, tmp_path):
     """`gig train --processes 2` launches two gloo processes through torchrun, as the Kubeflow
     train step does with N GPUs."""
     params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump({"train": {**TINY, "data_dir": tiny_run.preprocess.out_dir, "steps": 8,
-                                                "sample_every": 4, "log_every": 2, "checkpoint_every": 4,
-                                                "augment": {"ada_target": 0.1, "ada_interval": 2, "ada_kimg": 0.1}}}))
+    params.write_text(
+        yaml.safe_dump(
+            {
+                "train": {
+                    **TINY,
+                    "data_dir": tiny_run.preprocess.out_dir,
+                    "steps": 8,
+                    "sample_every": 4,
+                    "log_every": 2,
+                    "checkpoint_every": 4,
+                    "augment": {"ada_target": 0.1, "ada_interval": 2, "ada_kimg": 0.1},
+                }
+            }
+        )
+    )
     result = subprocess.run(
-        [sys.executable, "-m", "gig_core.cli", "train", "--quiet", "--params", str(params), "--processes", "2",
-         "--out-dir", str(tmp_path / "ddp")], capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "gig_core.cli",
+            "train",
+            "--quiet",
+            "--params",
+            str(params),
+            "--processes",
+            "2",
+            "--out-dir",
+            str(tmp_path / "ddp"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "train: 8 steps" in result.stdout

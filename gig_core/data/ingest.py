@@ -241,9 +241,10 @@ def ingest_catalog(config: IngestConfig, progress: bool = True) -> dict:
                 report.to_csv(bad / QUARANTINE_FILE, index=False)
                 (bad / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
             raise CatalogError(
-                f"{summary['quarantined']} of {total} rows ({summary['quarantined_fraction']:.1%}) were quarantined, over "
-                f"max_quarantine_fraction={config.max_quarantine_fraction:.1%}: the export looks broken, so this run stops "
-                f"here. Reasons: {summary['reasons']}. Report: {rejected / QUARANTINE_FILE}; previous outputs kept."
+                f"{summary['quarantined']} of {total} rows ({summary['quarantined_fraction']:.1%}) were quarantined, "
+                f"over max_quarantine_fraction={config.max_quarantine_fraction:.1%}: the export looks broken, so this "
+                f"run stops here. Reasons: {summary['reasons']}. Report: {rejected / QUARANTINE_FILE}; previous "
+                f"outputs kept."
             )
 
         shrunk = check_catalog_size(len(accepted), _previous_accepted(out_dir), config.min_kept_fraction)

@@ -137,10 +137,13 @@ def _fill_chunk(task: ChunkTask) -> int:
 def square_images(ingest_dir: str | Path, catalog: pd.DataFrame, resolution: int, workers: int,
                   progress: bool = True, chunk: int = CHUNK) -> torch.Tensor:
     """(N, 3, R, R) uint8 for every catalog row, in order, decoded in chunks over `workers` processes."""
-    facts = list(catalog[["sha256", "format", "mode", "orientation", "width", "height"]].itertuples(index=False, name=None))
-    tasks = [ChunkTask(str(ingest_dir), facts[i:i + chunk], resolution, i) for i in range(0, len(facts), chunk)]
+    columns = ["sha256", "format", "mode", "orientation", "width", "height"]
+    facts = list(catalog[columns].itertuples(index=False, name=None))
+    tasks = [ChunkTask(str(ingest_dir), facts[i : i + chunk], resolution, i) for i in range(0, len(facts), chunk)]
     out = torch.empty(len(facts), resolution, resolution, 3, dtype=torch.uint8).permute(0, 3, 1, 2)  # channels_last
-    with tqdm(total=len(facts), desc=f"preprocess: pad+resize to {resolution}px", unit="img", disable=not progress) as bar:
+    with tqdm(
+        total=len(facts), desc=f"preprocess: pad+resize to {resolution}px", unit="img", disable=not progress
+    ) as bar:
         if workers > 1 and len(tasks) > 1:
             out.share_memory_()
             with Pool(workers, initializer=_init_worker, initargs=(out,)) as pool:
@@ -148,13 +151,14 @@ def square_images(ingest_dir: str | Path, catalog: pd.DataFrame, resolution: int
                     bar.update(count)
         else:
             for task in tasks:
-                out[task.start:task.start + len(task.rows)] = process_chunk(task)
+                out[task.start : task.start + len(task.rows)] = process_chunk(task)
                 bar.update(len(task.rows))
     return out
 
 
 def holdout_mask(content_hashes: pd.Series, fraction: float, salt: str) -> np.ndarray:
     """True for held-out rows; a pure function of (photo bytes hash, salt), so twins agree."""
+
     def unit(content_hash: str) -> float:
         digest = hashlib.sha256(f"{salt}:{content_hash}".encode()).digest()
         return int.from_bytes(digest[:8], "big") / 2**64

@@ -56,7 +56,9 @@ class ReferenceSet:
         self.images = heldout.images  # (N, 3, R, R) uint8
         self.labels = heldout.labels
         if len(self.images) < 2:
-            raise ValueError(f"{config.data_dir}: the held-out split has {len(self.images)} images; raise holdout_fraction")
+            raise ValueError(
+                f"{config.data_dir}: the held-out split has {len(self.images)} images; raise holdout_fraction"
+            )
         self.vocab = load_vocab(config.data_dir)
         self.rows = attribute_rows(heldout, self.vocab)
         self.features = cached_split_features(config, "heldout", self.images, self.extractor)  # (N, F)
@@ -77,7 +79,9 @@ class ReferenceSet:
     def train_features(self) -> torch.Tensor:
         """(T, F) features of the training images (memorization), from the same cache."""
         if self._train_features is None:
-            self._train_features = cached_split_features(self.config, "train", self.train_split().images, self.extractor)
+            self._train_features = cached_split_features(
+                self.config, "train", self.train_split().images, self.extractor
+            )
         return self._train_features
 
     def real_pool(self) -> RealPool:
@@ -85,9 +89,11 @@ class ReferenceSet:
         if self._pool is None:
             train = self.train_split()
             self._pool = RealPool(
-                heldout=self.images, train=train.images,
+                heldout=self.images,
+                train=train.images,
                 labels={a: torch.cat([self.labels[a], train.labels[a]]) for a in self.labels},
-                features=torch.cat([self.features, self.train_features()]), vocab=self.vocab,
+                features=torch.cat([self.features, self.train_features()]),
+                vocab=self.vocab,
             )
         return self._pool
 
@@ -100,7 +106,9 @@ class ReferenceSet:
         labels = bundle.encode(self.rows, unknown="random", seed=self.config.seed) if conditional else None
         fakes = bundle.sample(len(self.images), labels, seed=self.config.seed, batch_size=self.config.batch_size)
         if fakes.shape[1:] != self.images.shape[1:]:
-            raise ValueError(f"generator makes {tuple(fakes.shape[1:])} images, the reference set is {tuple(self.images.shape[1:])}")
+            raise ValueError(
+                f"generator makes {tuple(fakes.shape[1:])} images, the reference set is {tuple(self.images.shape[1:])}"
+            )
         if not conditional:
             return fakes, None
         return fakes, [{a: self.rows[i][a] for a in bundle.arch.vocab if a in self.rows[i]} for i in range(len(fakes))]
@@ -111,17 +119,30 @@ class ReferenceSet:
         fakes, fake_rows = self.samples(source)
         needs_classifier = "conditional_accuracy" in names and fake_rows
         inputs = EvaluationInputs(
-            config=self.config, real=self.features, fake=extract_features(self.extractor, fakes, self.config.batch_size),
-            real_images=self.images, fake_images=fakes,
+            config=self.config,
+            real=self.features,
+            fake=extract_features(self.extractor, fakes, self.config.batch_size),
+            real_images=self.images,
+            fake_images=fakes,
             train=self.train_features() if "memorization" in names else torch.empty(0, self.features.shape[1]),
-            real_rows=self.rows, fake_rows=fake_rows, vocab=self.vocab,
-            classifier=(self.extractor if self.config.feature_extractor == "catalog"
-                        else catalog_extractor(self.config).to(self.device)) if needs_classifier else None,
+            real_rows=self.rows,
+            fake_rows=fake_rows,
+            vocab=self.vocab,
+            classifier=(
+                self.extractor
+                if self.config.feature_extractor == "catalog"
+                else catalog_extractor(self.config).to(self.device)
+            )
+            if needs_classifier
+            else None,
             cells=build_cells(self, source, fakes, self.extractor) if "within_class_diversity" in names else None,
         )
         result = compute_metrics(names, inputs)
-        result.values.update(num_samples=len(fakes), feature_extractor=self.config.feature_extractor,
-                             reference_fingerprint=self.fingerprint)
+        result.values.update(
+            num_samples=len(fakes),
+            feature_extractor=self.config.feature_extractor,
+            reference_fingerprint=self.fingerprint,
+        )
         return Evaluation(result, inputs, source)
 
 

@@ -25,9 +25,9 @@ from tqdm import tqdm
 
 from gig_core.atomic import atomic_file
 from gig_core.config import EvaluateConfig
-from gig_core.errors import GigError
 from gig_core.data.preprocess import load_split, load_summary, load_vocab
 from gig_core.device import module_device
+from gig_core.errors import GigError
 from gig_core.evaluation.bootstrap import single_thread
 from gig_core.sampling import to_float
 
@@ -75,17 +75,17 @@ class InceptionFeatureExtractor(nn.Module):
         path = Path(weights_path) if weights_path else None
         if path is None or not path.is_file():
             raise FeatureExtractorError(
-                f"feature_extractor 'inception' needs evaluate.inception_weights (or ${INCEPTION_WEIGHTS_ENV}) to point at "
-                f"a local copy of "
-                f"{INCEPTION_WEIGHTS_NAME} (torch-fidelity's FID InceptionV3 weights); "
-                f"{'none was configured' if path is None else f'no file at {path}'}. GIG never downloads weights at run "
-                f"time: copy the file from a machine with network access, "
+                f"feature_extractor 'inception' needs evaluate.inception_weights (or ${INCEPTION_WEIGHTS_ENV}) to "
+                f"point at a local copy of {INCEPTION_WEIGHTS_NAME} (torch-fidelity's FID InceptionV3 weights); "
+                f"{'none was configured' if path is None else f'no file at {path}'}. GIG never downloads weights at "
+                f"run time: copy the file from a machine with network access, "
                 f"or use feature_extractor: catalog."
             )
         from torchmetrics.image.fid import NoTrainInceptionV3
 
-        self.net = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"],
-                                      feature_extractor_weights_path=str(path))
+        self.net = NoTrainInceptionV3(
+            name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path=str(path)
+        )
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.net(images)  # (B, 2048)
@@ -110,8 +110,9 @@ class TorchScriptFeatureExtractor(nn.Module):
                     warnings.filterwarnings("ignore", message=".*torch.jit.load. is deprecated", category=FutureWarning)
                     self.net = torch.jit.load(path, map_location="cpu").eval()
         except RuntimeError as error:
-            raise FeatureExtractorError(f"{path} is not a TorchScript model (torch.jit.save) or a torch.export "
-                                        f"program (.pt2): {error}") from None
+            raise FeatureExtractorError(
+                f"{path} is not a TorchScript model (torch.jit.save) or a torch.export program (.pt2): {error}"
+            ) from None
 
     def train(self, mode: bool = True) -> "TorchScriptFeatureExtractor":
         self.training = mode  # a saved program keeps the mode it was saved in (export refuses train())
@@ -120,11 +121,15 @@ class TorchScriptFeatureExtractor(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         out = self.net(images.float() / 255)
         if out.dim() != 2 or len(out) != len(images):
-            raise FeatureExtractorError(f"the TorchScript extractor must return (B, F) features, got {tuple(out.shape)}")
+            raise FeatureExtractorError(
+                f"the TorchScript extractor must return (B, F) features, got {tuple(out.shape)}"
+            )
         return out
 
 
-def train_catalog_extractor(data_dir: str | Path, steps: int, seed: int = 0, progress: bool = True) -> CatalogFeatureExtractor:
+def train_catalog_extractor(
+    data_dir: str | Path, steps: int, seed: int = 0, progress: bool = True
+) -> CatalogFeatureExtractor:
     """Fit the classifier on the train split; features of a model that knows the catalog."""
     with single_thread():  # a small network: one thread is 2-4x faster than two on the 2-core dev machine
         return _fit_catalog_extractor(data_dir, steps, seed, progress)
@@ -171,7 +176,9 @@ def build_extractor(config: EvaluateConfig, progress: bool = True) -> nn.Module:
         "torchscript": lambda: TorchScriptFeatureExtractor(config.torchscript_extractor).eval(),
     }
     if config.feature_extractor not in builders:
-        raise FeatureExtractorError(f"unknown feature_extractor {config.feature_extractor!r}; choose one of {sorted(builders)}")
+        raise FeatureExtractorError(
+            f"unknown feature_extractor {config.feature_extractor!r}; choose one of {sorted(builders)}"
+        )
     return builders[config.feature_extractor]()
 
 
@@ -197,12 +204,16 @@ def extract_features(extractor: nn.Module, images: torch.Tensor, batch_size: int
     """(N, 3, R, R) uint8 -> (N, F) float64 on the CPU, in batches on the extractor's device."""
     extractor.eval()
     device = module_device(extractor)
-    parts = [extractor(images[i:i + batch_size].to(device, non_blocking=True)).double().cpu()
-             for i in range(0, len(images), batch_size)]
+    parts = [
+        extractor(images[i : i + batch_size].to(device, non_blocking=True)).double().cpu()
+        for i in range(0, len(images), batch_size)
+    ]
     return torch.cat(parts)
 
 
-def cached_split_features(config: EvaluateConfig, split: str, images: torch.Tensor, extractor: nn.Module) -> torch.Tensor:
+def cached_split_features(
+    config: EvaluateConfig, split: str, images: torch.Tensor, extractor: nn.Module
+) -> torch.Tensor:
     """(N, F) features of a preprocessed split, computed once per (catalog, split, extractor, resolution)."""
     fingerprint = load_summary(config.data_dir)["fingerprint"]
     key = f"{fingerprint[:20]}-{split}-{extractor_id(config)}-{images.shape[-1]}px"

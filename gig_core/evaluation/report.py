@@ -23,8 +23,11 @@ FIGURES_DIR = "report"
 PER_ROW = 8
 CELLS_SHOWN = 24  # cells whose samples and real photos the per-cell table shows inline
 
+INTERVAL_OF = {"fid_bias_corrected": "fid", "kid_mean": "kid"}  # row -> the metric whose *_ci_low/_ci_high it shows
 EXPLAINED = {
-    "fid": "Frechet distance of feature statistics; lower is better",
+    "fid": "Frechet distance of feature statistics; lower is better (biased upwards at finite sample sizes)",
+    "fid_bias_corrected": "FID with the bootstrap's estimate of its finite-sample bias removed; the interval is for "
+    "this value",
     "kid_mean": "kernel distance (unbiased, about 0 for the same distribution); lower is better",
     "precision": "share of samples inside the real-image manifold (quality)",
     "recall": "share of real images inside the samples' manifold (variety)",
@@ -70,10 +73,12 @@ def _png_data_uri(image: Image.Image) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def per_class_grid(images: torch.Tensor, rows: list[dict[str, str]] | None, attribute: str | None) -> tuple[Image.Image, list[str]]:
+def per_class_grid(
+    images: torch.Tensor, rows: list[dict[str, str]] | None, attribute: str | None
+) -> tuple[Image.Image, list[str]]:
     """Up to PER_ROW images of each class, one row per class (or one block of samples)."""
     if not attribute or not rows:
-        return grid_image(images[:PER_ROW * PER_ROW], PER_ROW), []
+        return grid_image(images[: PER_ROW * PER_ROW], PER_ROW), []
     groups = class_indices(rows, attribute)
     names = sorted(groups)
     blank = torch.full_like(images[0], 255)
@@ -91,13 +96,17 @@ def nearest_pairs(fakes: torch.Tensor, train: torch.Tensor, pairs: list[tuple[in
     return grid_image(torch.stack(top + bottom), len(pairs))
 
 
-def interpolations(bundle, rows: list[dict[str, str]], steps: int = PER_ROW, lines: int = 4, seed: int = 0) -> Image.Image:
+def interpolations(
+    bundle, rows: list[dict[str, str]], steps: int = PER_ROW, lines: int = 4, seed: int = 0
+) -> Image.Image:
     """Each row walks the latent space between two random points (spherical interpolation)."""
     generator = torch.Generator().manual_seed(seed)
     a, b = (torch.randn(lines, bundle.arch.z_dim, generator=generator) for _ in range(2))  # (lines, z)
     omega = torch.acos((a / a.norm(dim=1, keepdim=True) * b / b.norm(dim=1, keepdim=True)).sum(1).clamp(-1, 1))[:, None]
     t = torch.linspace(0, 1, steps)[None, :, None]  # (1, steps, 1)
-    z = (torch.sin((1 - t) * omega[:, None]) * a[:, None] + torch.sin(t * omega[:, None]) * b[:, None]) / torch.sin(omega[:, None])
+    z = (torch.sin((1 - t) * omega[:, None]) * a[:, None] + torch.sin(t * omega[:, None]) * b[:, None]) / torch.sin(
+        omega[:, None]
+    )
     z = z.reshape(lines * steps, -1)  # (lines * steps, z)
     labels = None
     if bundle.arch.conditional:
@@ -126,13 +135,23 @@ def _cells_table(cells: dict[str, dict], cell_images: dict, shown: int) -> str:
     """Every scored cell, worst first; the first `shown` with their samples and real photos inline."""
     rows = []
     for i, (name, c) in enumerate(sorted(cells.items(), key=lambda kv: kv[1]["diversity"])):
-        strip = (f"<img class=strip src='{_png_data_uri(cell_rows(cell_images, [name]))}' alt='samples and real "
-                 f"photos of {html.escape(name)}'>") if i < shown else ""
-        rows.append(f"<tr><td>{html.escape(name)}</td><td class=num>{c['real']}</td><td class=num>{c['diversity']:.3f}</td>"
-                    f"<td class=num>{c['feature']:.3f}</td><td class=num>{c['pixel']:.3f}</td>"
-                    f"<td class=num>{c['recall']:.3f}</td><td class=num>{c['coverage']:.3f}</td><td>{strip}</td></tr>")
-    return ("<table id=cells><tr><th>cell</th><th>real photos</th><th>diversity</th><th>feature</th><th>pixel</th>"
-            "<th>recall</th><th>coverage</th><th>samples | real photos</th></tr>" + "".join(rows) + "</table>")
+        strip = (
+            (
+                f"<img class=strip src='{_png_data_uri(cell_rows(cell_images, [name]))}' alt='samples and real "
+                f"photos of {html.escape(name)}'>"
+            )
+            if i < shown
+            else ""
+        )
+        rows.append(
+            f"<tr><td>{html.escape(name)}</td><td class=num>{c['real']}</td><td class=num>{c['diversity']:.3f}</td>"
+            f"<td class=num>{c['feature']:.3f}</td><td class=num>{c['pixel']:.3f}</td>"
+            f"<td class=num>{c['recall']:.3f}</td><td class=num>{c['coverage']:.3f}</td><td>{strip}</td></tr>"
+        )
+    return (
+        "<table id=cells><tr><th>cell</th><th>real photos</th><th>diversity</th><th>feature</th><th>pixel</th>"
+        "<th>recall</th><th>coverage</th><th>samples | real photos</th></tr>" + "".join(rows) + "</table>"
+    )
 
 
 def _metrics_table(values: dict) -> str:
@@ -141,25 +160,37 @@ def _metrics_table(values: dict) -> str:
         if not isinstance(value, (int, float)) or name.endswith(("_ci_low", "_ci_high")):
             continue
         lo, hi = values.get(f"{name}_ci_low"), values.get(f"{name}_ci_high")
-        if name == "kid_mean":
-            lo, hi = values.get("kid_ci_low"), values.get("kid_ci_high")
+        if name in INTERVAL_OF:  # the interval belongs to another row's value
+            lo, hi = values.get(f"{INTERVAL_OF[name]}_ci_low"), values.get(f"{INTERVAL_OF[name]}_ci_high")
+        elif name == "fid":
+            lo = hi = None
         interval = f"[{lo:.4g}, {hi:.4g}]" if lo is not None and hi is not None else ""
         shown = f"{value:.4g}" if isinstance(value, float) and math.isfinite(value) else html.escape(str(value))
         meaning = explain(name)
         if name == "within_class_diversity_worst":
             meaning += f": {values.get('within_class_diversity_worst_cell', '')}"
-        body.append(f"<tr><td>{html.escape(name)}</td><td class=num>{shown}</td><td class=num>{interval}</td>"
-                    f"<td>{html.escape(meaning)}</td></tr>")
-    return ("<table id=metrics><tr><th>metric</th><th>value</th><th>interval</th><th>meaning</th></tr>"
-            + "".join(body) + "</table>")
+        body.append(
+            f"<tr><td>{html.escape(name)}</td><td class=num>{shown}</td><td class=num>{interval}</td>"
+            f"<td>{html.escape(meaning)}</td></tr>"
+        )
+    return (
+        "<table id=metrics><tr><th>metric</th><th>value</th><th>interval</th><th>meaning</th></tr>"
+        + "".join(body)
+        + "</table>"
+    )
 
 
 def _per_class_table(scores: dict, skipped: dict) -> str:
     rows = "".join(f"<tr><td>{html.escape(k)}</td><td class=num>{v:.4g}</td></tr>" for k, v in sorted(scores.items()))
     note = ""
     if skipped:
-        note = "<p>Too few images for a per-class FID: " + ", ".join(
-            f"{html.escape(k)} ({v['real']} real, {v['generated']} generated)" for k, v in sorted(skipped.items())) + "</p>"
+        note = (
+            "<p>Too few images for a per-class FID: "
+            + ", ".join(
+                f"{html.escape(k)} ({v['real']} real, {v['generated']} generated)" for k, v in sorted(skipped.items())
+            )
+            + "</p>"
+        )
     table = f"<table id=per-class><tr><th>class</th><th>FID</th></tr>{rows}</table>" if rows else ""
     return table + note
 
@@ -171,42 +202,66 @@ def write_report(evaluation, reference, out_dir: str | Path) -> Path:
     attribute = inputs.class_attribute
     figures: dict[str, tuple[str, Image.Image]] = {}
     samples_grid, classes = per_class_grid(inputs.fake_images, inputs.fake_rows, attribute)
-    figures["samples"] = ("Samples" + (f", one row per {attribute}: {', '.join(classes)}" if classes else ""), samples_grid)
-    real_grid, real_classes = per_class_grid(inputs.real_images, inputs.real_rows if classes else None, attribute if classes else None)
-    figures["real"] = ("Held-out real images" + (f", one row per {attribute}: {', '.join(real_classes)}" if real_classes else ""),
-                       real_grid)
+    figures["samples"] = (
+        "Samples" + (f", one row per {attribute}: {', '.join(classes)}" if classes else ""),
+        samples_grid,
+    )
+    real_grid, real_classes = per_class_grid(
+        inputs.real_images, inputs.real_rows if classes else None, attribute if classes else None
+    )
+    figures["real"] = (
+        "Held-out real images" + (f", one row per {attribute}: {', '.join(real_classes)}" if real_classes else ""),
+        real_grid,
+    )
     if details.get("closest_pairs"):
         pairs = details["closest_pairs"]
         figures["nearest_pairs"] = (
             "Samples closest to a training image (top) and that image (bottom); distances "
-            + ", ".join(f"{d:.3g}" for _, _, d in pairs) + f" (copy threshold {values['memorization_threshold']:.3g})",
-            nearest_pairs(inputs.fake_images, reference.train_split().images, pairs))
+            + ", ".join(f"{d:.3g}" for _, _, d in pairs)
+            + f" (copy threshold {values['memorization_threshold']:.3g})",
+            nearest_pairs(inputs.fake_images, reference.train_split().images, pairs),
+        )
     if details.get("cells"):
         worst = sorted(details["cells"], key=lambda name: details["cells"][name]["diversity"])[:PER_ROW]
         figures["within_class"] = (
             f"Within-class diversity, the {len(worst)} worst condition cells (one per row: {', '.join(worst)}): "
             f"{PER_ROW} samples that differ only in z, then {PER_ROW} real photos of the cell",
-            cell_rows(details["cell_images"], worst))
+            cell_rows(details["cell_images"], worst),
+        )
     elif values.get("within_class_cells") == 0:  # the figure is a DVC plot: always written, saying why it is empty
-        figures["within_class"] = (f"No condition cell has evaluate.min_cell_images ({inputs.config.min_cell_images}) "
-                                   f"real photos: within-class diversity was not measured", notice_image())
+        figures["within_class"] = (
+            f"No condition cell has evaluate.min_cell_images ({inputs.config.min_cell_images}) "
+            f"real photos: within-class diversity was not measured",
+            notice_image(),
+        )
     if evaluation.source.bundle is not None:
-        figures["interpolations"] = ("Latent interpolations: each row walks between two random latents",
-                                     interpolations(evaluation.source.bundle, inputs.real_rows, seed=inputs.config.seed))
+        figures["interpolations"] = (
+            "Latent interpolations: each row walks between two random latents",
+            interpolations(evaluation.source.bundle, inputs.real_rows, seed=inputs.config.seed),
+        )
     sections = []
     for key, (caption, image) in figures.items():
         save_png(image, out / FIGURES_DIR / f"{key}.png")
-        sections.append(f"<figure id={key}><img src='{_png_data_uri(image)}' alt='{html.escape(key)}'>"
-                        f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+        sections.append(
+            f"<figure id={key}><img src='{_png_data_uri(image)}' alt='{html.escape(key)}'>"
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        )
     cells = ""
     if details.get("cells"):
-        cells = (f"<h2>Within-class diversity per condition cell</h2><p>{values['within_class_cells']} cells with at "
-                 f"least {inputs.config.min_cell_images} real photos, worst first; {inputs.config.cell_samples} samples "
-                 f"each, differing only in z. Diversity is the smaller of the feature and pixel ratios (samples' spread "
-                 f"over the real photos' spread); about 1 is real-like.</p>"
-                 + _cells_table(details["cells"], details["cell_images"], shown=CELLS_SHOWN))
-    per_class = _per_class_table(values.get("per_class_fid", {}), details.get("per_class_skipped", {})) \
-        if "per_class_fid" in values else ""
+        cells = (
+            f"<h2>Within-class diversity per condition cell</h2><p>{values['within_class_cells']} cells with at "
+            f"least {inputs.config.min_cell_images} real photos, worst first; {inputs.config.cell_samples} samples "
+            f"each, differing only in z. Diversity is the smaller of the feature and pixel ratios (samples' spread "
+            f"over the real photos' spread); about 1 is real-like.</p>"
+            + _cells_table(details["cells"], details["cell_images"], shown=CELLS_SHOWN)
+        )
+    per_class = (
+        _per_class_table(values.get("per_class_fid", {}), details.get("per_class_skipped", {}))
+        if "per_class_fid" in values
+        else ""
+    )
+    attribute = html.escape(details.get("per_class_attribute", ""))
+    per_class_section = f"<h2>Per-class FID ({attribute})</h2>{per_class}" if per_class else ""
     page = f"""<!doctype html>
 <html lang=en><head><meta charset=utf-8><title>GIG evaluation</title>
 <style>
@@ -217,15 +272,15 @@ img {{ image-rendering: pixelated; width: 640px; }} figure {{ margin: 1.5em 0; }
 img.strip {{ width: 480px; }}
 </style></head><body>
 <h1>GIG evaluation</h1>
-<p>Scored: <b>{html.escape(evaluation.source.name)}</b>, {values.get('num_samples')} samples against
-{len(inputs.real)} held-out real images (catalog {html.escape(str(values.get('reference_fingerprint', ''))[:12])}),
+<p>Scored: <b>{html.escape(evaluation.source.name)}</b>, {values.get("num_samples")} samples against
+{len(inputs.real)} held-out real images (catalog {html.escape(str(values.get("reference_fingerprint", ""))[:12])}),
 features: {html.escape(inputs.config.feature_extractor)}. Intervals: {inputs.config.confidence:.0%} bootstrap,
 {inputs.config.bootstrap_draws} draws, for the population value: FID's is corrected for its small-sample bias, so it
 can sit below the raw estimate; two samples of one distribution get an interval around 0.</p>
 <h2>Metrics</h2>{_metrics_table(values)}
 {cells}
-{'<h2>Per-class FID (' + html.escape(details.get('per_class_attribute', '')) + ')</h2>' + per_class if per_class else ''}
-<h2>Figures</h2>{''.join(sections)}
+{per_class_section}
+<h2>Figures</h2>{"".join(sections)}
 </body></html>
 """
     path = out / REPORT_FILE

@@ -35,7 +35,9 @@ class SampleSource:
 
 def load_generator_file(path: Path) -> GeneratorBundle:
     """generator.pt (a train output) or checkpoint.pt (its EMA generator)."""
-    state = read_torch_file(path, "generator or checkpoint", "give a generator.pt or checkpoint.pt written by gig train")
+    state = read_torch_file(
+        path, "generator or checkpoint", "give a generator.pt or checkpoint.pt written by gig train"
+    )
     if "state_dict" in state and "arch" in state:
         return GeneratorBundle.from_state(state["arch"], state["state_dict"])
     if "ema" in state and "arch" in state:
@@ -57,11 +59,13 @@ def load_image_folder(folder: Path, resolution: int) -> torch.Tensor:
         except (UnidentifiedImageError, OSError) as error:
             unreadable.append(f"{path.name} ({error})")
     if unreadable:
-        raise SampleSourceError(f"evaluate.samples: {len(unreadable)} unreadable image(s) in {folder}: "
-                                f"{'; '.join(unreadable[:5])}")
+        raise SampleSourceError(
+            f"evaluate.samples: {len(unreadable)} unreadable image(s) in {folder}: {'; '.join(unreadable[:5])}"
+        )
     if len(images) < 2:
-        raise SampleSourceError(f"evaluate.samples: {folder} holds {len(images)} image(s) ({sorted(IMAGE_SUFFIXES)}); "
-                                f"need at least 2")
+        raise SampleSourceError(
+            f"evaluate.samples: {folder} holds {len(images)} image(s) ({sorted(IMAGE_SUFFIXES)}); need at least 2"
+        )
     return square_resize(images, resolution).contiguous()
 
 
@@ -77,6 +81,8 @@ def open_sample_source(config: EvaluateConfig, resolution: int) -> SampleSource:
     if path.is_dir():
         path = path / GENERATOR_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"no generator at {path}: run gig train, or give --model (models:/NAME@ALIAS, a "
-                                f"{GENERATOR_FILE} or {CHECKPOINT_FILE}) or --samples DIR")
+        raise FileNotFoundError(
+            f"no generator at {path}: run gig train, or give --model (models:/NAME@ALIAS, a "
+            f"{GENERATOR_FILE} or {CHECKPOINT_FILE}) or --samples DIR"
+        )
     return SampleSource(str(path), bundle=load_generator_file(path))

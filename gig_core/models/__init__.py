@@ -14,9 +14,9 @@ from dataclasses import asdict, dataclass, field
 from torch import nn
 
 from gig_core.models.autoencoder import build_autoencoder
-from gig_core.models.hcgan import HierarchicalGenerator
 from gig_core.models.cgan import ConditionalGenerator, ProjectionDiscriminator
 from gig_core.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from gig_core.models.hcgan import HierarchicalGenerator
 from gig_core.models.vae import build_vae, build_vaegan
 from gig_core.models.wgan import build_wgan
 
@@ -54,30 +54,45 @@ class Family:
 
 FAMILIES: dict[str, Family] = {
     "dcgan": Family(
-        build=lambda a: {"generator": DCGANGenerator(a.z_dim, a.g_channels, a.resolution),
-                         "discriminator": DCGANDiscriminator(a.d_channels, a.resolution)},
-        objective="gan", loss="non_saturating",
+        build=lambda a: {
+            "generator": DCGANGenerator(a.z_dim, a.g_channels, a.resolution),
+            "discriminator": DCGANDiscriminator(a.d_channels, a.resolution),
+        },
+        objective="gan",
+        loss="non_saturating",
     ),
     "cgan": Family(
-        build=lambda a: {"generator": ConditionalGenerator(a.z_dim, a.g_channels, a.resolution, a.vocab_sizes, a.embed_dim),
-                         "discriminator": ProjectionDiscriminator(a.d_channels, a.resolution, a.vocab_sizes,
-                                                                 a.classifier)},
-        objective="gan", loss="hinge", conditional=True,
+        build=lambda a: {
+            "generator": ConditionalGenerator(a.z_dim, a.g_channels, a.resolution, a.vocab_sizes, a.embed_dim),
+            "discriminator": ProjectionDiscriminator(a.d_channels, a.resolution, a.vocab_sizes, a.classifier),
+        },
+        objective="gan",
+        loss="hinge",
+        conditional=True,
     ),
     "hcgan": Family(
-        build=lambda a: {"generator": HierarchicalGenerator(a.z_dim, a.g_channels, a.resolution, a.vocab_sizes,
-                                                            a.embed_dim),
-                         "discriminator": ProjectionDiscriminator(a.d_channels, a.resolution, a.vocab_sizes,
-                                                                 a.classifier)},
-        objective="gan", loss="hinge", conditional=True,
+        build=lambda a: {
+            "generator": HierarchicalGenerator(a.z_dim, a.g_channels, a.resolution, a.vocab_sizes, a.embed_dim),
+            "discriminator": ProjectionDiscriminator(a.d_channels, a.resolution, a.vocab_sizes, a.classifier),
+        },
+        objective="gan",
+        loss="hinge",
+        conditional=True,
     ),
-    "wgan-gp": Family(build=lambda a: build_wgan(a.z_dim, a.g_channels, a.d_channels, a.resolution),
-                      objective="gan", loss="wasserstein"),
+    "wgan-gp": Family(
+        build=lambda a: build_wgan(a.z_dim, a.g_channels, a.d_channels, a.resolution),
+        objective="gan",
+        loss="wasserstein",
+    ),
     "vae": Family(build=lambda a: build_vae(a.z_dim, a.g_channels, a.resolution), objective="vae"),
-    "vaegan": Family(build=lambda a: build_vaegan(a.z_dim, a.g_channels, a.d_channels, a.resolution),
-                     objective="vaegan", loss="non_saturating"),
-    "autoencoder": Family(build=lambda a: build_autoencoder(a.z_dim, a.g_channels, a.resolution),
-                          objective="autoencoder"),
+    "vaegan": Family(
+        build=lambda a: build_vaegan(a.z_dim, a.g_channels, a.d_channels, a.resolution),
+        objective="vaegan",
+        loss="non_saturating",
+    ),
+    "autoencoder": Family(
+        build=lambda a: build_autoencoder(a.z_dim, a.g_channels, a.resolution), objective="autoencoder"
+    ),
 }
 
 

@@ -17,7 +17,11 @@ class ConvEncoder(nn.Module):
         widths = [3] + [channels * 2**i for i in range(n)]
         layers: list[nn.Module] = []
         for c_in, c_out in zip(widths, widths[1:]):
-            layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.LeakyReLU(0.2, inplace=True)]
+            layers += [
+                nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(c_out),
+                nn.LeakyReLU(0.2, inplace=True),
+            ]
         self.net = nn.Sequential(*layers, nn.Flatten(), nn.Linear(widths[-1] * 16, out_dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -26,4 +30,7 @@ class ConvEncoder(nn.Module):
 
 def build_autoencoder(z_dim: int, channels: int, resolution: int) -> dict[str, nn.Module]:
     """Deterministic encoder to a z_dim code; the decoder ("generator") is a DCGAN generator."""
-    return {"generator": DCGANGenerator(z_dim, channels, resolution), "encoder": ConvEncoder(channels, resolution, z_dim)}
+    return {
+        "generator": DCGANGenerator(z_dim, channels, resolution),
+        "encoder": ConvEncoder(channels, resolution, z_dim),
+    }

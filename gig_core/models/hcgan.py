@@ -18,7 +18,11 @@ from torch import nn
 
 from gig_core.models.dcgan import num_upsamplings
 
-BLOCKS = ("upconv", "deconv", "residual")  # upconv is the family's; the others are kept for benchmarks/generator_variants.py
+BLOCKS = (
+    "upconv",
+    "deconv",
+    "residual",
+)  # upconv is the family's; the others are kept for benchmarks/generator_variants.py
 
 
 class LinearConditionalBatchNorm2d(nn.Module):
@@ -68,8 +72,15 @@ class GeneratorBlock(nn.Module):
 class HierarchicalGenerator(nn.Module):
     """(B, z_dim) noise + labels -> (B, 3, R, R) in [-1, 1], with a z chunk in every block."""
 
-    def __init__(self, z_dim: int, channels: int, resolution: int, vocab_sizes: dict[str, int], embed_dim: int,
-                 block: str = "upconv"):
+    def __init__(
+        self,
+        z_dim: int,
+        channels: int,
+        resolution: int,
+        vocab_sizes: dict[str, int],
+        embed_dim: int,
+        block: str = "upconv",
+    ):
         super().__init__()
         n = num_upsamplings(resolution)
         self.z_dim, self.resolution = z_dim, resolution
@@ -80,7 +91,9 @@ class HierarchicalGenerator(nn.Module):
         widths = [max(16, (channels << (n - 1)) >> i) for i in range(n + 1)]  # e.g. 32px, ch 32: [128, 64, 32, 16]
         self.embeddings = nn.ModuleDict({a: nn.Embedding(k, embed_dim) for a, k in vocab_sizes.items()})
         self.linear = nn.Linear(z_dim - n * self.chunk + cond_dim, widths[0] * 16)
-        self.blocks = nn.ModuleList(GeneratorBlock(a, b, self.chunk + cond_dim, block) for a, b in zip(widths, widths[1:]))
+        self.blocks = nn.ModuleList(
+            GeneratorBlock(a, b, self.chunk + cond_dim, block) for a, b in zip(widths, widths[1:])
+        )
         self.out_norm = nn.BatchNorm2d(widths[-1])
         self.to_rgb = nn.Conv2d(widths[-1], 3, 3, 1, 1)
 

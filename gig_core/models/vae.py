@@ -24,7 +24,10 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 
 def build_vae(z_dim: int, channels: int, resolution: int) -> dict[str, nn.Module]:
-    return {"generator": DCGANGenerator(z_dim, channels, resolution), "encoder": ConvEncoder(channels, resolution, 2 * z_dim)}
+    return {
+        "generator": DCGANGenerator(z_dim, channels, resolution),
+        "encoder": ConvEncoder(channels, resolution, 2 * z_dim),
+    }
 
 
 def build_vaegan(z_dim: int, g_channels: int, d_channels: int, resolution: int) -> dict[str, nn.Module]:

@@ -52,12 +52,16 @@ def generator_from_folder(folder: Path) -> GeneratorBundle:
     mlmodel = folder / "MLmodel"
     if not mlmodel.is_file():
         raise ModelLoadError(f"{folder}: not an MLflow model folder (no MLmodel file)")
-    artifacts = (yaml.safe_load(mlmodel.read_text()) or {}).get("flavors", {}).get("python_function", {}).get("artifacts")
+    artifacts = (
+        (yaml.safe_load(mlmodel.read_text()) or {}).get("flavors", {}).get("python_function", {}).get("artifacts")
+    )
     entry = (artifacts or {}).get(ARTIFACT_KEY) or {}
     weights = folder / entry["path"] if "path" in entry else None
     if weights is None or not weights.resolve().is_relative_to(folder.resolve()) or not weights.is_file():
-        raise NotAGigModel(f"{folder}: an MLflow model without a GIG generator file; loading it would run its code: "
-                           f"pass --trust-model-code if you trust whoever wrote it")
+        raise NotAGigModel(
+            f"{folder}: an MLflow model without a GIG generator file; loading it would run its code: "
+            f"pass --trust-model-code if you trust whoever wrote it"
+        )
     return GeneratorBundle.load(weights)
 
 

@@ -102,10 +102,16 @@ def decide_promotion(challenger_fid: float, champion: ChampionComparison | None,
     interval = (f"improvement {champion.improvement:.3f} FID, {champion.confidence:.0%} interval "
                 f"[{champion.improvement_low:.3f}, {champion.improvement_high:.3f}]")
     if champion.improvement_low > margin:
-        return PromotionDecision(True, f"challenger FID {challenger_fid:.3f} beats champion v{champion.version} "
-                                       f"FID {champion.champion_fid:.3f} beyond the noise: {interval} > margin {margin}",
-                                 **common)
+        return PromotionDecision(
+            True,
+            f"challenger FID {challenger_fid:.3f} beats champion v{champion.version} "
+            f"FID {champion.champion_fid:.3f} beyond the noise: {interval} > margin {margin}",
+            **common,
+        )
     verdict = "lower only within the noise" if challenger_fid < champion.champion_fid else "not lower"
-    return PromotionDecision(False, f"challenger FID {challenger_fid:.3f} vs champion v{champion.version} FID "
-                                    f"{champion.champion_fid:.3f}: {verdict} ({interval}, needs > margin {margin})",
-                             **common)
+    return PromotionDecision(
+        False,
+        f"challenger FID {challenger_fid:.3f} vs champion v{champion.version} FID "
+        f"{champion.champion_fid:.3f}: {verdict} ({interval}, needs > margin {margin})",
+        **common,
+    )

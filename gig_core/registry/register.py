@@ -27,10 +27,15 @@ from gig_core.evaluation.evaluate import METRICS_FILE, ReferenceSet, load_evalua
 from gig_core.evaluation.metrics.fid import frechet_distance
 from gig_core.evaluation.report import FIGURES_DIR, REPORT_FILE
 from gig_core.evaluation.sources import SampleSource
-from gig_core.registry.promotion import (
-    CHALLENGER, CHAMPION, ChampionComparison, DiversityFloor, FirstChampionFloor, decide_promotion,
-)
 from gig_core.registry.loading import load_generator
+from gig_core.registry.promotion import (
+    CHALLENGER,
+    CHAMPION,
+    ChampionComparison,
+    DiversityFloor,
+    FirstChampionFloor,
+    decide_promotion,
+)
 from gig_core.registry.pyfunc import ARTIFACT_KEY, input_example, signature_for
 from gig_core.registry.tracking import check_registry, experiment_id
 from gig_core.sampling import GeneratorBundle
@@ -119,7 +124,8 @@ def compare_with_champion(version: str, generator: GeneratorBundle, reference: R
     improvement, low, high = paired_difference_interval(
         frechet_distance, reference.features, rescored.inputs.fake, load_sample_features(evaluate_dir),
         eval_config.bootstrap_draws, eval_config.confidence, eval_config.seed)
-    return ChampionComparison(str(version), rescored.result.values["fid"], improvement, low, high, eval_config.confidence)
+    champion_fid = rescored.result.values["fid"]
+    return ChampionComparison(str(version), champion_fid, improvement, low, high, eval_config.confidence)
 
 
 def diversity_floor(metrics: dict, config: RegisterConfig, evaluate_dir: Path) -> DiversityFloor | None:
@@ -127,15 +133,23 @@ def diversity_floor(metrics: dict, config: RegisterConfig, evaluate_dir: Path) -
     if config.min_within_class_diversity <= 0:
         return None
     if metrics.get("within_class_cells") == 0:
-        raise ValueError(f"{evaluate_dir / METRICS_FILE}: no condition cell has evaluate.min_cell_images real photos, so "
-                         f"within-class diversity was not measured and register.min_within_class_diversity cannot be "
-                         f"checked; lower evaluate.min_cell_images (or set register.min_within_class_diversity: 0)")
+        raise ValueError(
+            f"{evaluate_dir / METRICS_FILE}: no condition cell has evaluate.min_cell_images real photos, so "
+            f"within-class diversity was not measured and register.min_within_class_diversity cannot be "
+            f"checked; lower evaluate.min_cell_images (or set register.min_within_class_diversity: 0)"
+        )
     if "within_class_diversity" not in metrics:
-        raise ValueError(f"{evaluate_dir / METRICS_FILE} has no within_class_diversity, which "
-                         f"register.min_within_class_diversity needs: add within_class_diversity to evaluate.metrics "
-                         f"and rerun gig evaluate, or set register.min_within_class_diversity: 0 to turn the veto off")
-    return DiversityFloor(metrics["within_class_diversity"], metrics["within_class_diversity_worst_cell"],
-                          metrics["within_class_diversity_worst"], config.min_within_class_diversity)
+        raise ValueError(
+            f"{evaluate_dir / METRICS_FILE} has no within_class_diversity, which "
+            f"register.min_within_class_diversity needs: add within_class_diversity to evaluate.metrics "
+            f"and rerun gig evaluate, or set register.min_within_class_diversity: 0 to turn the veto off"
+        )
+    return DiversityFloor(
+        metrics["within_class_diversity"],
+        metrics["within_class_diversity_worst_cell"],
+        metrics["within_class_diversity_worst"],
+        config.min_within_class_diversity,
+    )
 
 
 def first_champion_floor(metrics: dict, config: RegisterConfig, evaluate_dir: Path) -> FirstChampionFloor | None:
@@ -143,9 +157,11 @@ def first_champion_floor(metrics: dict, config: RegisterConfig, evaluate_dir: Pa
     if config.min_first_champion_precision <= 0:
         return None
     if "precision" not in metrics:
-        raise ValueError(f"{evaluate_dir / METRICS_FILE} has no precision, which register.min_first_champion_precision "
-                         f"needs: add precision_recall to evaluate.metrics and rerun gig evaluate, or set "
-                         f"register.min_first_champion_precision: 0")
+        raise ValueError(
+            f"{evaluate_dir / METRICS_FILE} has no precision, which register.min_first_champion_precision "
+            f"needs: add precision_recall to evaluate.metrics and rerun gig evaluate, or set "
+            f"register.min_first_champion_precision: 0"
+        )
     return FirstChampionFloor(metrics["precision"], config.min_first_champion_precision)
 
 
@@ -158,8 +174,10 @@ def register(config: RegisterConfig, progress: bool = True) -> dict:
     train_config = load_checkpoint(train_dir / CHECKPOINT_FILE)["config"]
     eval_config = load_evaluate_config(evaluate_dir)
     if eval_config.samples or eval_config.model:
-        raise ValueError(f"{evaluate_dir} scored {eval_config.samples or eval_config.model}, not the train output in "
-                         f"{train_dir}; register needs `gig evaluate` of the model it registers")
+        raise ValueError(
+            f"{evaluate_dir} scored {eval_config.samples or eval_config.model}, not the train output in "
+            f"{train_dir}; register needs `gig evaluate` of the model it registers"
+        )
     bundle = GeneratorBundle.load(train_dir / GENERATOR_FILE)
     diversity = diversity_floor(metrics, config, evaluate_dir)
     first_floor = first_champion_floor(metrics, config, evaluate_dir)
@@ -174,7 +192,9 @@ def register(config: RegisterConfig, progress: bool = True) -> dict:
         mlflow.log_params({f"train.{k}": v for k, v in flatten(train_config).items()})
         mlflow.log_params({f"evaluate.{k}": v for k, v in flatten(eval_config.__dict__).items()})
         mlflow.log_metrics(scalar_metrics(metrics))
-        mlflow.set_tags({"catalog_dvc_md5": catalog_hash, "reference_fingerprint": metrics.get("reference_fingerprint", "")})
+        mlflow.set_tags(
+            {"catalog_dvc_md5": catalog_hash, "reference_fingerprint": metrics.get("reference_fingerprint", "")}
+        )
         mlflow.log_artifact(str(train_dir / GRID_FILE), artifact_path="samples")
         mlflow.log_artifact(str(train_dir / LOSSES_FILE), artifact_path="training")
         if (evaluate_dir / REPORT_FILE).is_file():
@@ -204,23 +224,35 @@ def register(config: RegisterConfig, progress: bool = True) -> dict:
                     reference = reference or ReferenceSet(eval_config, progress)
                     comparison = compare_with_champion(*champion, reference, evaluate_dir)
                 decision = decide_promotion(metrics["fid"], comparison, config.promotion_margin, diversity, first_floor)
-                if not decision.promote or champion_version(client, config.model_name) == (champion[0] if champion else None):
+                if not decision.promote or champion_version(client, config.model_name) == (
+                    champion[0] if champion else None
+                ):
                     break  # nobody moved the champion while this one was being compared with it
             else:
-                raise RuntimeError(f"the {CHAMPION} of {config.model_name} kept moving during {PROMOTION_ATTEMPTS} comparisons")
+                raise RuntimeError(
+                    f"the {CHAMPION} of {config.model_name} kept moving during {PROMOTION_ATTEMPTS} comparisons"
+                )
             if decision.promote:
                 wait_until_ready(client, config.model_name, version)
                 client.set_registered_model_alias(config.model_name, CHAMPION, version)
         if comparison is not None:
-            mlflow.log_metrics({"champion_fid_rescored": comparison.champion_fid,
-                                "fid_improvement_low": comparison.improvement_low,
-                                "fid_improvement_high": comparison.improvement_high})
+            mlflow.log_metrics(
+                {
+                    "champion_fid_rescored": comparison.champion_fid,
+                    "fid_improvement_low": comparison.improvement_low,
+                    "fid_improvement_high": comparison.improvement_high,
+                }
+            )
         mlflow.set_tags({"promoted": str(decision.promote), "promotion_reason": decision.reason})
 
     aliases = client.get_model_version(config.model_name, version).aliases
     result = {
-        "model_name": config.model_name, "version": version, "aliases": sorted(aliases),
-        "run_id": run.info.run_id, "tracking_uri": config.tracking_uri, "catalog_dvc_md5": catalog_hash,
+        "model_name": config.model_name,
+        "version": version,
+        "aliases": sorted(aliases),
+        "run_id": run.info.run_id,
+        "tracking_uri": config.tracking_uri,
+        "catalog_dvc_md5": catalog_hash,
         "promotion": decision.to_dict(),
     }
     write_json(Path(config.out_dir) / REGISTRATION_FILE, result)

@@ -64,8 +64,11 @@ def close_abandoned_runs(experiment: str, out_dir: str | Path) -> list[str]:
     checked from here.
     """
     tags = owner_tags(out_dir)
-    runs = mlflow.search_runs(experiment_ids=[experiment], output_format="list",
-                              filter_string=f"attributes.status = 'RUNNING' and tags.`gig.out_dir` = '{tags['gig.out_dir']}'")
+    runs = mlflow.search_runs(
+        experiment_ids=[experiment],
+        output_format="list",
+        filter_string=f"attributes.status = 'RUNNING' and tags.`gig.out_dir` = '{tags['gig.out_dir']}'",
+    )
     closed = []
     for run in runs:
         pid = run.data.tags.get("gig.pid", "")
@@ -92,4 +95,6 @@ def experiment_id(name: str, artifact_dir: str = DEFAULT_ARTIFACT_DIR) -> str:
     if experiment is not None:
         return experiment.experiment_id
     server = mlflow.get_tracking_uri().startswith(("http://", "https://"))
-    return mlflow.create_experiment(name, artifact_location=None if server or not artifact_dir else _as_uri(artifact_dir))
+    return mlflow.create_experiment(
+        name, artifact_location=None if server or not artifact_dir else _as_uri(artifact_dir)
+    )

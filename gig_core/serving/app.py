@@ -32,7 +32,9 @@ ERROR_CODES = {400: "BAD_REQUEST", 413: "REQUEST_TOO_LARGE", 415: "UNSUPPORTED_M
 
 
 def _error(status: int, message: str, code: str = "") -> JSONResponse:
-    return JSONResponse({"error_code": code or ERROR_CODES.get(status, "ERROR"), "message": message}, status_code=status)
+    return JSONResponse(
+        {"error_code": code or ERROR_CODES.get(status, "ERROR"), "message": message}, status_code=status
+    )
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -57,13 +59,18 @@ def _rows(body: bytes) -> list:
     except json.JSONDecodeError as exc:
         raise RequestError(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
     if not isinstance(payload, dict) or len(set(payload) & {"dataframe_records", "dataframe_split"}) != 1:
-        raise RequestError('expected {"dataframe_records": [...]} or {"dataframe_split": {"columns": [...], '
-                           '"data": [[...]]}}')
+        raise RequestError(
+            'expected {"dataframe_records": [...]} or {"dataframe_split": {"columns": [...], "data": [[...]]}}'
+        )
     if "dataframe_records" in payload:
         return payload["dataframe_records"]
     split = payload["dataframe_split"]
-    if not (isinstance(split, dict) and isinstance(split.get("columns"), list) and isinstance(split.get("data"), list)
-            and all(isinstance(r, list) and len(r) == len(split["columns"]) for r in split["data"])):
+    if not (
+        isinstance(split, dict)
+        and isinstance(split.get("columns"), list)
+        and isinstance(split.get("data"), list)
+        and all(isinstance(r, list) and len(r) == len(split["columns"]) for r in split["data"])
+    ):
         raise RequestError('dataframe_split needs "columns" (a list) and "data" (rows of as many values)')
     return [dict(zip(split["columns"], row)) for row in split["data"]]
 
@@ -86,9 +93,18 @@ class ImageService:
         except RequestError as error:
             return _error(error.status, str(error))
         if self.admitted > self.config.max_waiting:
-            return Response(json.dumps({"error_code": "BUSY", "message": f"{self.admitted} requests in progress or "
-                                        f"waiting (serve.max_waiting {self.config.max_waiting}); retry later"}),
-                            status_code=503, media_type="application/json", headers={"Retry-After": "1"})
+            return Response(
+                json.dumps(
+                    {
+                        "error_code": "BUSY",
+                        "message": f"{self.admitted} requests in progress or "
+                        f"waiting (serve.max_waiting {self.config.max_waiting}); retry later",
+                    }
+                ),
+                status_code=503,
+                media_type="application/json",
+                headers={"Retry-After": "1"},
+            )
         self.admitted += 1
         try:
             deadline = time.monotonic() + self.config.deadline_seconds
@@ -99,11 +115,20 @@ class ImageService:
 
     async def _generate(self, request: Request, requests, deadline: float) -> Response:
         if time.monotonic() > deadline:
-            return _error(503, f"waited past the deadline of {self.config.deadline_seconds} s (serve.deadline_seconds) "
-                               f"behind other requests; retry later", "DEADLINE_EXCEEDED")
+            return _error(
+                503,
+                f"waited past the deadline of {self.config.deadline_seconds} s (serve.deadline_seconds) "
+                f"behind other requests; retry later",
+                "DEADLINE_EXCEEDED",
+            )
+        if await request.is_disconnected():  # left while waiting its turn: nothing to make
+            return _error(499, "the client disconnected", "CLIENT_CLOSED")
         gone = threading.Event()
-        work = asyncio.create_task(asyncio.to_thread(
-            generate_images, self.bundle, requests, lambda: gone.is_set() or time.monotonic() > deadline))
+        work = asyncio.create_task(
+            asyncio.to_thread(
+                generate_images, self.bundle, requests, lambda: gone.is_set() or time.monotonic() > deadline
+            )
+        )
         while not work.done():  # the thread checks `gone` between chunks of images
             if await request.is_disconnected():
                 gone.set()
@@ -113,8 +138,12 @@ class ImageService:
         except RequestCancelled:
             if gone.is_set():
                 return _error(499, "the client disconnected", "CLIENT_CLOSED")
-            return _error(503, f"generation took longer than {self.config.deadline_seconds} s "
-                               f"(serve.deadline_seconds); ask for fewer images", "DEADLINE_EXCEEDED")
+            return _error(
+                503,
+                f"generation took longer than {self.config.deadline_seconds} s "
+                f"(serve.deadline_seconds); ask for fewer images",
+                "DEADLINE_EXCEEDED",
+            )
         predictions = [{**row, "png": base64.b64encode(row["png"]).decode("ascii")} for row in images]
         return JSONResponse({"predictions": predictions})
 
@@ -125,7 +154,10 @@ def build_app(bundle: GeneratorBundle, config: ServeConfig) -> Starlette:
     async def ping(request: Request) -> Response:
         return JSONResponse({"status": "ok", "model": config.model})
 
-    return Starlette(routes=[
-        Route("/ping", ping), Route("/health", ping),
-        Route("/invocations", service.invocations, methods=["POST"]),
-    ])
+    return Starlette(
+        routes=[
+            Route("/ping", ping),
+            Route("/health", ping),
+            Route("/invocations", service.invocations, methods=["POST"]),
+        ]
+    )

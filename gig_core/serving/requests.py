@@ -65,10 +65,12 @@ def _known_values(values: Sequence[str]) -> str:
     return shown + (f", ... ({len(values)} in all)" if len(values) > SHOWN_VALUES else "")
 
 
-def parse_requests(rows: Sequence[Mapping], vocab: Mapping[str, Sequence[str]], limits: ServingLimits) -> list[ImageRequest]:
+def parse_requests(
+    rows: Sequence[Mapping], vocab: Mapping[str, Sequence[str]], limits: ServingLimits
+) -> list[ImageRequest]:
     """Rows of {attribute: value, "seed": int, "count": int} -> requests, or a RequestError naming the problem."""
     if not isinstance(rows, Sequence) or isinstance(rows, (str, bytes)) or not rows:
-        raise RequestError("give at least one row, e.g. [{\"articleType\": \"Tshirts\", \"count\": 4}]")
+        raise RequestError('give at least one row, e.g. [{"articleType": "Tshirts", "count": 4}]')
     if len(rows) > limits.max_rows:
         raise RequestError(f"{len(rows)} rows; at most {limits.max_rows} per request (serve.max_rows)", status=413)
     allowed = [*vocab, "seed", "count"]
@@ -87,28 +89,38 @@ def parse_requests(rows: Sequence[Mapping], vocab: Mapping[str, Sequence[str]], 
             if _missing(value):
                 continue
             if not isinstance(value, str) or value not in values:
-                raise RequestError(f"row {i}: {attribute}={value!r} is not a value this model knows; known values: "
-                                   f"{_known_values(list(values))}")
+                raise RequestError(
+                    f"row {i}: {attribute}={value!r} is not a value this model knows; known values: "
+                    f"{_known_values(list(values))}"
+                )
             attributes[attribute] = value
         total += count
         if total > limits.max_images:
-            raise RequestError(f"the rows ask for more than {limits.max_images} images in all (serve.max_images); "
-                               f"split the request", status=413)
+            raise RequestError(
+                f"the rows ask for more than {limits.max_images} images in all (serve.max_images); split the request",
+                status=413,
+            )
         requests.append(ImageRequest(attributes, seed, count))
     return requests
 
 
-def generate_images(bundle: GeneratorBundle, requests: Sequence[ImageRequest],
-                    should_stop: Callable[[], bool] = lambda: False, chunk: int = 32) -> list[dict]:
+def generate_images(
+    bundle: GeneratorBundle,
+    requests: Sequence[ImageRequest],
+    should_stop: Callable[[], bool] = lambda: False,
+    chunk: int = 32,
+) -> list[dict]:
     """[{"request", "index", "png"}] for every image asked for; checks should_stop between chunks of images."""
     out = []
     for number, request in enumerate(requests):
-        labels = bundle.encode([request.attributes] * request.count, seed=request.seed) if bundle.arch.conditional else None
+        labels = (
+            bundle.encode([request.attributes] * request.count, seed=request.seed) if bundle.arch.conditional else None
+        )
         z = torch.randn(request.count, bundle.arch.z_dim, generator=torch.Generator().manual_seed(request.seed))
         for start in range(0, request.count, chunk):
             if should_stop():
                 raise RequestCancelled("generation stopped")
-            part = {a: t[start:start + chunk] for a, t in labels.items()} if labels else None
-            images = bundle.from_latents(z[start:start + chunk], part)  # (<= chunk, 3, R, R) uint8
+            part = {a: t[start : start + chunk] for a, t in labels.items()} if labels else None
+            images = bundle.from_latents(z[start : start + chunk], part)  # (<= chunk, 3, R, R) uint8
             out += [{"request": number, "index": start + i, "png": png_bytes(image)} for i, image in enumerate(images)]
     return out

@@ -73,6 +73,8 @@ def launch_training(config: TrainConfig, progress: bool = True) -> dict:
     if code != 0 and preempted:
         raise Preempted(PREEMPTED_EXIT_CODE)
     if code != 0:
-        raise LaunchFailed(f"training in {processes} processes failed (torchrun exit code {code}); its output is above. "
-                           f"Resume with `gig train --resume auto` once fixed")
+        raise LaunchFailed(
+            f"training in {processes} processes failed (torchrun exit code {code}); its output is above. "
+            f"Resume with `gig train --resume auto` once fixed"
+        )
     return json.loads((out / SUMMARY_FILE).read_text())

@@ -67,8 +67,8 @@ def mode_seeking_ratio(fake: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
 
 
 def classification_loss(logits: dict[str, torch.Tensor], labels: dict[str, torch.Tensor]) -> torch.Tensor:
-    """AC-GAN's auxiliary term: cross-entropy of {attribute: (B, K) logits} against the labels, summed over attributes."""
-    return sum(F.cross_entropy(l.float(), labels[a]) for a, l in logits.items())
+    """AC-GAN's auxiliary term: cross-entropy of {attribute: (B, K) logits} with the labels, summed over attributes."""
+    return sum(F.cross_entropy(classes.float(), labels[a]) for a, classes in logits.items())
 
 
 def reconstruction_error(recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

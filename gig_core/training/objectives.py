@@ -16,8 +16,16 @@ from torch import nn
 from gig_core.config import TrainConfig
 from gig_core.models.vae import encode, reparameterize
 from gig_core.training.losses import (
-    GAN_LOSSES, classification_loss, elbo_loss, feature_matching, gradient_penalty, kl_divergence, kl_weight, mode_seeking_ratio,
-    r1_penalty, reconstruction_error,
+    GAN_LOSSES,
+    classification_loss,
+    elbo_loss,
+    feature_matching,
+    gradient_penalty,
+    kl_divergence,
+    kl_weight,
+    mode_seeking_ratio,
+    r1_penalty,
+    reconstruction_error,
 )
 
 Batch = tuple[torch.Tensor, dict[str, torch.Tensor]]  # (B, 3, R, R) float in [-1, 1], labels
@@ -54,8 +62,13 @@ class Objective:
         # fused: one kernel for all parameters instead of a dozen per parameter (CPU and CUDA)
         return torch.optim.Adam(params, lr=lr, betas=(self.config.beta1, self.config.beta2), fused=True)
 
-    def step(self, step: int, next_batch: Callable[[], Batch], augment: Callable[[torch.Tensor], torch.Tensor],
-             autocast: Callable[[], contextlib.AbstractContextManager]) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
+    def step(
+        self,
+        step: int,
+        next_batch: Callable[[], Batch],
+        augment: Callable[[torch.Tensor], torch.Tensor],
+        autocast: Callable[[], contextlib.AbstractContextManager],
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
         """Update the models once; returns (scalars to log, D's logits on real images or None)."""
         raise NotImplementedError
 
@@ -81,8 +94,10 @@ class GanObjective(Objective):
             self.columns = (*self.columns, "z_spread")  # the mode-seeking ratio, logged while it is trained on
         if config.class_weight > 0:
             self.columns = (*self.columns, "class_d", "class_g")  # the auxiliary classification losses
-        self.optimizers = {"g": self.adam([parts["generator"]], config.lr_g),
-                           "d": self.adam([parts["discriminator"]], config.lr_d)}
+        self.optimizers = {
+            "g": self.adam([parts["generator"]], config.lr_g),
+            "d": self.adam([parts["discriminator"]], config.lr_d),
+        }
 
     def step(self, step, next_batch, augment, autocast):
         G, D, cfg = self.parts["generator"], self.parts["discriminator"], self.config
@@ -133,8 +148,14 @@ class GanObjective(Objective):
         critic.requires_grad_(True)
         grad_norm_g = _grad_norm(G.parameters())
         self.optimizers["g"].step()
-        row = dict(loss_d=loss_d, loss_g=loss_g, d_real=d_real.mean(), d_fake=d_fake.mean(),
-                   grad_norm_d=grad_norm_d, grad_norm_g=grad_norm_g)
+        row = dict(
+            loss_d=loss_d,
+            loss_g=loss_g,
+            d_real=d_real.mean(),
+            d_fake=d_fake.mean(),
+            grad_norm_d=grad_norm_d,
+            grad_norm_g=grad_norm_g,
+        )
         if seek_modes:
             row["z_spread"] = spread
         if classify:
@@ -160,8 +181,12 @@ class AutoencoderObjective(Objective):
         loss.backward()
         grad_norm = _grad_norm(self.parts["generator"].parameters())
         self.optimizers["g"].step()
-        row = dict(loss_d=torch.zeros((), device=real.device), loss_g=loss, recon_mse=(recon - real).pow(2).mean(),
-                   grad_norm_g=grad_norm)
+        row = dict(
+            loss_d=torch.zeros((), device=real.device),
+            loss_g=loss,
+            recon_mse=(recon - real).pow(2).mean(),
+            grad_norm_g=grad_norm,
+        )
         return {k: v.detach() for k, v in row.items()}, None
 
 
@@ -185,8 +210,14 @@ class VaeObjective(Objective):
         loss.backward()
         grad_norm = _grad_norm(self.parts["generator"].parameters())
         self.optimizers["g"].step()
-        row = dict(loss_d=torch.zeros((), device=real.device), loss_g=loss, recon_mse=(recon - real).pow(2).mean(), kl=kl,
-                   beta=torch.tensor(beta, device=real.device), grad_norm_g=grad_norm)
+        row = dict(
+            loss_d=torch.zeros((), device=real.device),
+            loss_g=loss,
+            recon_mse=(recon - real).pow(2).mean(),
+            kl=kl,
+            beta=torch.tensor(beta, device=real.device),
+            grad_norm_g=grad_norm,
+        )
         return {k: v.detach() for k, v in row.items()}, None
 
 
@@ -197,8 +228,11 @@ class VaeGanObjective(Objective):
 
     def __init__(self, parts, config, loss):
         super().__init__(parts, config, loss)
-        self.optimizers = {"e": self.adam([parts["encoder"]], config.lr_g), "g": self.adam([parts["generator"]], config.lr_g),
-                           "d": self.adam([parts["discriminator"]], config.lr_d)}
+        self.optimizers = {
+            "e": self.adam([parts["encoder"]], config.lr_g),
+            "g": self.adam([parts["generator"]], config.lr_g),
+            "d": self.adam([parts["discriminator"]], config.lr_d),
+        }
 
     def step(self, step, next_batch, augment, autocast):
         E, G, D, cfg = self.parts["encoder"], self.parts["generator"], self.parts["discriminator"], self.config
@@ -219,7 +253,9 @@ class VaeGanObjective(Objective):
         with autocast():
             features = _unwrap(D).features
             match = feature_matching(features, real, recon).float()
-            adversarial = self.gan_loss.generator(D(augment(recon)).float()) + self.gan_loss.generator(D(augment(fake)).float())
+            adversarial = self.gan_loss.generator(D(augment(recon)).float()) + self.gan_loss.generator(
+                D(augment(fake)).float()
+            )
         kl = kl_divergence(mu.float(), logvar.float())
         loss_e = beta * kl + match
         loss_g = cfg.feature_match_weight * match + adversarial
@@ -232,8 +268,16 @@ class VaeGanObjective(Objective):
         grad_norm_g = _grad_norm(g_params)
         self.optimizers["e"].step()
         self.optimizers["g"].step()
-        row = dict(loss_d=loss_d, loss_g=loss_g, recon_mse=(recon.float() - real).pow(2).mean(), kl=kl,
-                   feature_match=match, d_real=d_real.mean(), grad_norm_d=grad_norm_d, grad_norm_g=grad_norm_g)
+        row = dict(
+            loss_d=loss_d,
+            loss_g=loss_g,
+            recon_mse=(recon.float() - real).pow(2).mean(),
+            kl=kl,
+            feature_match=match,
+            d_real=d_real.mean(),
+            grad_norm_d=grad_norm_d,
+            grad_norm_g=grad_norm_g,
+        )
         return {k: v.detach() for k, v in row.items()}, d_real.detach()
 
 

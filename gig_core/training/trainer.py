@@ -35,8 +35,8 @@ from gig_core.device import resolve_device
 from gig_core.errors import GigError
 from gig_core.models import Architecture, build_parts, family
 from gig_core.sampling import GeneratorBundle, class_grid_labels, grid_image, save_png, to_float
-from gig_core.training.collapse import CollapseGuard, ModeCollapseWarning  # noqa: F401 (re-exported)
 from gig_core.training.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
+from gig_core.training.collapse import CollapseGuard, ModeCollapseWarning  # noqa: F401 (re-exported)
 from gig_core.training.diffaugment import POLICIES, AdaptiveAugment, diff_augment, parse_policy
 from gig_core.training.losses import REGULARIZERS
 from gig_core.training.objectives import OBJECTIVES, Objective
@@ -98,15 +98,21 @@ def architecture_for(config: TrainConfig, data_dir: str | Path) -> Architecture:
     conditional = family(config.model).conditional
     missing = [a for a in config.condition_on if a not in vocab]
     if conditional and missing:
-        raise ValueError(f"train.condition_on names {missing}, which preprocess did not label; labelled: {sorted(vocab)}")
+        raise ValueError(
+            f"train.condition_on names {missing}, which preprocess did not label; labelled: {sorted(vocab)}"
+        )
     if conditional and not config.condition_on:
         raise ValueError("a conditional model needs at least one attribute in train.condition_on")
     if config.class_weight > 0 and not conditional:
-        raise ValueError(f"train.class_weight needs a conditional family (hcgan, cgan), not {config.model!r}; "
-                         f"set it to 0")
+        raise ValueError(
+            f"train.class_weight needs a conditional family (hcgan, cgan), not {config.model!r}; set it to 0"
+        )
     return Architecture(
-        model=config.model, resolution=config.resolution, z_dim=config.z_dim,
-        g_channels=config.g_channels, d_channels=config.d_channels,
+        model=config.model,
+        resolution=config.resolution,
+        z_dim=config.z_dim,
+        g_channels=config.g_channels,
+        d_channels=config.d_channels,
         embed_dim=config.embed_dim if conditional else 0,
         vocab={a: vocab[a] for a in config.condition_on} if conditional else {},
         classifier=config.class_weight > 0,
@@ -155,14 +161,20 @@ class TrainState:
 
     def rank_state(self) -> dict:
         """This process's share: its data order and RNG streams (each rank draws its own)."""
-        return {"batches": self.batches.state_dict(), "torch_rng": torch.get_rng_state(),
-                "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None}
+        return {
+            "batches": self.batches.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
+        }
 
     def state_dict(self, ranks: list[dict]) -> dict:
         return {
-            "step": self.step, "history": self.history,
-            "parts": {name: part.state_dict() for name, part in self.parts.items()}, "ema": self.ema.state_dict(),
-            "optimizers": self.objective.state_dict(), "ranks": ranks,
+            "step": self.step,
+            "history": self.history,
+            "parts": {name: part.state_dict() for name, part in self.parts.items()},
+            "ema": self.ema.state_dict(),
+            "optimizers": self.objective.state_dict(),
+            "ranks": ranks,
             "ada": self.ada.state_dict() if self.ada is not None else {},
         }
 
@@ -208,8 +220,15 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
 class Trainer:
     """One training run: setup in __init__, then `run` loops over step, log, sample, checkpoint."""
 
-    def __init__(self, config: TrainConfig, device: torch.device, rank: int, world: int, progress: bool,
-                 distributed: bool = False):
+    def __init__(
+        self,
+        config: TrainConfig,
+        device: torch.device,
+        rank: int,
+        world: int,
+        progress: bool,
+        distributed: bool = False,
+    ):
         if config.threads:
             torch.set_num_threads(config.threads)
         if config.regularizer not in REGULARIZERS:
@@ -246,10 +265,20 @@ class Trainer:
         ada = None
         if config.augment.ada_target > 0:
             self.policy = self.policy or list(POLICIES)
-            ada = AdaptiveAugment(config.augment.ada_target, config.augment.ada_interval, config.augment.ada_kimg,
-                                  config.batch_size * world)
-        self.state = TrainState(parts, ema, OBJECTIVES[fam.objective](trained, config, fam.loss),
-                                BatchSampler(data, config.batch_size, config.seed + rank), ada, device)
+            ada = AdaptiveAugment(
+                config.augment.ada_target,
+                config.augment.ada_interval,
+                config.augment.ada_kimg,
+                config.batch_size * world,
+            )
+        self.state = TrainState(
+            parts,
+            ema,
+            OBJECTIVES[fam.objective](trained, config, fam.loss),
+            BatchSampler(data, config.batch_size, config.seed + rank),
+            ada,
+            device,
+        )
         self._resume_or_seed()
 
         self.bundle = GeneratorBundle(ema, self.arch)
@@ -271,8 +300,9 @@ class Trainer:
         if saved["arch"] != self.arch.to_dict():
             raise ValueError(f"{resume} was trained with another architecture: {saved['arch']}")
         if len(saved["ranks"]) != self.world:
-            raise ValueError(f"{resume} was written by {len(saved['ranks'])} processes; resume it with as many, "
-                             f"not {self.world}")
+            raise ValueError(
+                f"{resume} was written by {len(saved['ranks'])} processes; resume it with as many, not {self.world}"
+            )
         self.state.load_state_dict(saved, self.rank)
 
     # -- the loop ---------------------------------------------------------------------------
@@ -281,8 +311,9 @@ class Trainer:
         config, state = self.config, self.state
         started, start_step = time.perf_counter(), state.step
         self.window = (started, state.step)  # images/s over each logging window
-        bar = tqdm(total=config.steps, initial=state.step, desc=f"train {config.model}", unit="step",
-                   disable=not self.progress)
+        bar = tqdm(
+            total=config.steps, initial=state.step, desc=f"train {config.model}", unit="step", disable=not self.progress
+        )
         for part in self.trained.values():
             part.train()
         with _SigtermFlag() as sigterm, self._run_status_on_failure():
@@ -304,7 +335,9 @@ class Trainer:
         bar.close()
         seconds = time.perf_counter() - started
         self.checkpoint()
-        return self.finish(images_per_second=(state.step - start_step) * config.batch_size * self.world / max(seconds, 1e-9))
+        return self.finish(
+            images_per_second=(state.step - start_step) * config.batch_size * self.world / max(seconds, 1e-9)
+        )
 
     @contextlib.contextmanager
     def _run_status_on_failure(self):
@@ -322,8 +355,9 @@ class Trainer:
 
     def next_batch(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         real_u8, labels = self.state.batches.next()
-        real = to_float(augment_batch(real_u8, self.augment)).to(self.device, memory_format=self.memory_format,
-                                                                  non_blocking=True)
+        real = to_float(augment_batch(real_u8, self.augment)).to(
+            self.device, memory_format=self.memory_format, non_blocking=True
+        )
         return real, {a: t.to(self.device) for a, t in labels.items()}  # (B, 3, R, R) in [-1, 1]
 
     def autocast(self) -> contextlib.AbstractContextManager:
@@ -341,7 +375,9 @@ class Trainer:
         update_ema(state.ema, state.parts["generator"], min(config.ema_decay, (1 + state.step) / (10 + state.step)))
         if state.ada is not None and real_logits is not None:
             state.ada.observe(real_logits)
-            state.ada.update(state.step, dist.all_reduce if self.distributed else None, self.device)  # one p for all ranks
+            state.ada.update(
+                state.step, dist.all_reduce if self.distributed else None, self.device
+            )  # one p for all ranks
         return scalars
 
     # -- log, sample, checkpoint ------------------------------------------------------------
@@ -357,8 +393,8 @@ class Trainer:
         if not all(math.isfinite(v) for v in losses) or not _all_finite(list(state.parts.values())):
             raise TrainingDiverged(
                 f"losses or weights are not finite at step {state.step} "
-                f"({dict(zip(state.objective.columns, losses))}); the last good checkpoint is {self.out / CHECKPOINT_FILE}. "
-                f"Lower the learning rates, or resume from it."
+                f"({dict(zip(state.objective.columns, losses))}); the last good checkpoint is "
+                f"{self.out / CHECKPOINT_FILE}. Lower the learning rates, or resume from it."
             )
         guard = CollapseGuard.summary(self.guard.measure(self.bundle))
         p = self.augment_probability() if self.policy else 0.0
@@ -366,12 +402,15 @@ class Trainer:
         state.history.append(row)
         if self.tracker:
             self.tracker.log({**dict(zip(self.columns[1:], row[1:])), **guard}, state.step)
-        bar.set_postfix(loss_d=f"{losses[0]:.3f}", loss_g=f"{losses[1]:.3f}",
-                        diversity=f"{guard['within_class_diversity']:.2f}")
+        bar.set_postfix(
+            loss_d=f"{losses[0]:.3f}", loss_g=f"{losses[1]:.3f}", diversity=f"{guard['within_class_diversity']:.2f}"
+        )
 
     def sample(self, path: Path, check: bool = True) -> dict[str, float]:
         """A sample grid (one row per class) and the collapse check; returns the guard's per-cell figures."""
-        images = self.bundle.sample(self.grid_count, self.grid_labels, seed=self.config.seed + 1)  # (rows * cols, 3, R, R)
+        images = self.bundle.sample(
+            self.grid_count, self.grid_labels, seed=self.config.seed + 1
+        )  # (rows * cols, 3, R, R)
         save_png(grid_image(images, self.config.grid_columns), path)
         ratios = self.guard.measure(self.bundle)
         if check:
@@ -388,8 +427,10 @@ class Trainer:
             ranks = [None] * self.world
             dist.all_gather_object(ranks, state.rank_state())
         if self.writer:
-            save_checkpoint(self.out / CHECKPOINT_FILE, {"arch": self.arch.to_dict(), "config": asdict(self.config),
-                                                         **state.state_dict(ranks)})
+            save_checkpoint(
+                self.out / CHECKPOINT_FILE,
+                {"arch": self.arch.to_dict(), "config": asdict(self.config), **state.state_dict(ranks)},
+            )
 
     def preempted(self, sigterm: _SigtermFlag) -> bool:
         """Whether any rank got SIGTERM (all ranks stop together)."""
@@ -401,9 +442,13 @@ class Trainer:
     def finish(self, images_per_second: float) -> dict:
         config, state, arch = self.config, self.state, self.arch
         summary = {
-            "model": config.model, "steps": state.step, "resolution": arch.resolution, "world_size": self.world,
+            "model": config.model,
+            "steps": state.step,
+            "resolution": arch.resolution,
+            "world_size": self.world,
             "images_per_second": round(images_per_second, 1),
-            "grid": str(self.out / GRID_FILE), "grid_rows": list(next(iter(arch.vocab.values()))) if arch.conditional else [],
+            "grid": str(self.out / GRID_FILE),
+            "grid_rows": list(next(iter(arch.vocab.values()))) if arch.conditional else [],
             "condition_on": list(arch.vocab),
             "augment_p": state.ada.p if state.ada is not None else (1.0 if self.policy else 0.0),
             "mlflow_run_id": self.tracker.run_id if self.tracker else "",
@@ -412,8 +457,10 @@ class Trainer:
         if self.writer:
             self.bundle.save(self.out / GENERATOR_FILE)
             ratios = self.sample(self.out / GRID_FILE, check=state.step % config.sample_every != 0)  # not twice
-            summary.update({k: round(v, 4) for k, v in CollapseGuard.summary(ratios).items()},
-                           within_class_diversity_cells={k: round(v, 4) for k, v in ratios.items()})
+            summary.update(
+                {k: round(v, 4) for k, v in CollapseGuard.summary(ratios).items()},
+                within_class_diversity_cells={k: round(v, 4) for k, v in ratios.items()},
+            )
             with atomic_file(self.out / LOSSES_FILE, "w") as handle:
                 rows = csv.writer(handle, lineterminator="\n")
                 rows.writerow(self.columns)
@@ -437,8 +484,9 @@ class _MlflowTracker:
         mlflow.set_tracking_uri(config.tracking_uri)
         experiment = experiment_id(config.experiment)
         close_abandoned_runs(experiment, config.out_dir)  # a run of this out_dir that a SIGKILL left RUNNING
-        self.run = mlflow.start_run(experiment_id=experiment, run_name=f"train-{config.model}",
-                                    tags=owner_tags(config.out_dir))
+        self.run = mlflow.start_run(
+            experiment_id=experiment, run_name=f"train-{config.model}", tags=owner_tags(config.out_dir)
+        )
         self.run_id = self.run.info.run_id
         mlflow.log_params({k: v for k, v in asdict(config).items() if not isinstance(v, dict)})
 

@@ -11,7 +11,14 @@ from collections.abc import Callable
 
 from gig_core.evaluation.inputs import EvaluationInputs
 from gig_core.evaluation.metrics import (
-    conditional_accuracy, diversity, fid, kid, memorization, per_class_fid, precision_recall, within_class_diversity,
+    conditional_accuracy,
+    diversity,
+    fid,
+    kid,
+    memorization,
+    per_class_fid,
+    precision_recall,
+    within_class_diversity,
 )
 from gig_core.evaluation.metrics.result import MetricResult
 

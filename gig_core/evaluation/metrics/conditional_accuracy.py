@@ -33,6 +33,10 @@ def compute(inputs: EvaluationInputs) -> MetricResult:
         if attribute not in inputs.classifier.heads:
             continue
         vocab = inputs.vocab[attribute]
-        values[f"cond_acc_{attribute}"] = accuracy(inputs.classifier, inputs.fake_images, inputs.fake_rows, attribute, vocab, batch)
-        values[f"real_acc_{attribute}"] = accuracy(inputs.classifier, inputs.real_images, inputs.real_rows, attribute, vocab, batch)
+        values[f"cond_acc_{attribute}"] = accuracy(
+            inputs.classifier, inputs.fake_images, inputs.fake_rows, attribute, vocab, batch
+        )
+        values[f"real_acc_{attribute}"] = accuracy(
+            inputs.classifier, inputs.real_images, inputs.real_rows, attribute, vocab, batch
+        )
     return MetricResult(values)

@@ -30,7 +30,9 @@ def overall_spread(real: torch.Tensor, fake: torch.Tensor) -> float:
     return spread(fake) / spread(real)
 
 
-def same_cell_ms_ssim(images: torch.Tensor, rows: list[dict[str, str]] | None, attributes: list[str], seed: int) -> float:
+def same_cell_ms_ssim(
+    images: torch.Tensor, rows: list[dict[str, str]] | None, attributes: list[str], seed: int
+) -> float:
     """Mean MS-SSIM of up to PAIRS random pairs of (N, 3, R, R) uint8 images from one condition cell."""
     generator = torch.Generator().manual_seed(seed)
     groups = cell_indices(rows, attributes) if rows else {(): torch.arange(len(images))}
@@ -45,16 +47,21 @@ def same_cell_ms_ssim(images: torch.Tensor, rows: list[dict[str, str]] | None, a
         i, j = torch.randperm(len(members[g]), generator=generator)[:2]
         a.append(members[g][i]), b.append(members[g][j])
     x, y = images[torch.stack(a)].float() / 255, images[torch.stack(b)].float() / 255  # (PAIRS, 3, R, R)
-    scores = multiscale_structural_similarity_index_measure(x, y, data_range=1.0, kernel_size=KERNEL, betas=BETAS,
-                                                            normalize="relu", reduction="none")
+    scores = multiscale_structural_similarity_index_measure(
+        x, y, data_range=1.0, kernel_size=KERNEL, betas=BETAS, normalize="relu", reduction="none"
+    )
     return float(scores.mean())
 
 
 def compute(inputs: EvaluationInputs) -> MetricResult:
     attributes = list(inputs.fake_rows[0]) if inputs.fake_rows and inputs.fake_rows[0] else []
     seed = inputs.config.seed
-    return MetricResult({
-        "overall_spread": overall_spread(inputs.real, inputs.fake),
-        "ms_ssim": same_cell_ms_ssim(inputs.fake_images, inputs.fake_rows, attributes, seed),
-        "ms_ssim_real": same_cell_ms_ssim(inputs.real_images, inputs.real_rows if attributes else None, attributes, seed),
-    })
+    return MetricResult(
+        {
+            "overall_spread": overall_spread(inputs.real, inputs.fake),
+            "ms_ssim": same_cell_ms_ssim(inputs.fake_images, inputs.fake_rows, attributes, seed),
+            "ms_ssim_real": same_cell_ms_ssim(
+                inputs.real_images, inputs.real_rows if attributes else None, attributes, seed
+            ),
+        }
+    )

@@ -21,5 +21,8 @@ def compute(inputs: EvaluationInputs) -> MetricResult:
     cfg = inputs.config
     with single_thread():
         value = frechet_distance(inputs.real, inputs.fake)
-        lo, hi = bootstrap_interval(frechet_distance, inputs.real, inputs.fake, cfg.bootstrap_draws, cfg.confidence, cfg.seed)
-    return MetricResult({"fid": value, "fid_ci_low": lo, "fid_ci_high": hi})
+        corrected, lo, hi = bootstrap_interval(
+            frechet_distance, inputs.real, inputs.fake, cfg.bootstrap_draws, cfg.confidence, cfg.seed
+        )
+    # The interval belongs to the bias-corrected value (bootstrap.py); print them together.
+    return MetricResult({"fid": value, "fid_bias_corrected": corrected, "fid_ci_low": lo, "fid_ci_high": hi})

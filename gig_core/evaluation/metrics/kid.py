@@ -45,7 +45,9 @@ def _within(kernel: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
     return pairs / (counts.sum(1).square() - counts.square().sum(1))
 
 
-def kid_interval(real: torch.Tensor, fake: torch.Tensor, draws: int, confidence: float, seed: int = 0) -> tuple[float, float]:
+def kid_interval(
+    real: torch.Tensor, fake: torch.Tensor, draws: int, confidence: float, seed: int = 0
+) -> tuple[float, float]:
     """Percentile interval of the unbiased MMD over bootstrap draws, as count-weighted kernel sums
     (no (n, n) copies per draw: a few matrix products for all draws at once)."""
     real, fake = real.double(), fake.double()
@@ -53,9 +55,11 @@ def kid_interval(real: torch.Tensor, fake: torch.Tensor, draws: int, confidence:
     generator = torch.Generator().manual_seed(seed)
     n, m = len(real), len(fake)
     w_r = torch.zeros(draws, n, dtype=torch.float64).scatter_add_(  # (D, n) draw counts
-        1, torch.randint(n, (draws, n), generator=generator), torch.ones(draws, n, dtype=torch.float64))
+        1, torch.randint(n, (draws, n), generator=generator), torch.ones(draws, n, dtype=torch.float64)
+    )
     w_f = torch.zeros(draws, m, dtype=torch.float64).scatter_add_(
-        1, torch.randint(m, (draws, m), generator=generator), torch.ones(draws, m, dtype=torch.float64))
+        1, torch.randint(m, (draws, m), generator=generator), torch.ones(draws, m, dtype=torch.float64)
+    )
     cross = (w_r @ k_rf * w_f).sum(1) / (n * m)  # (D,)
     values = _within(k_rr, w_r) + _within(k_ff, w_f) - 2 * cross
     return percentile_interval(values.tolist(), confidence)

@@ -40,10 +40,19 @@ def cell_scores(real_features: torch.Tensor, fake_features: torch.Tensor, real_i
     feature = spread(fake_features) / real_feature
     pixel = pixel_spread(fake_images) / real_pixel
     real, fake = real_features.float(), fake_features.float()
-    _, recall = calculate_precision_recall_full(fake, real, neighborhood=min(pr_neighbours, len(real) - 1, len(fake) - 1))
+    _, recall = calculate_precision_recall_full(
+        fake, real, neighborhood=min(pr_neighbours, len(real) - 1, len(fake) - 1)
+    )
     _, coverage = density_coverage(real, fake, min(dc_neighbours, len(real) - 1))
-    return {"diversity": min(feature, pixel), "feature": feature, "pixel": pixel, "recall": float(recall),
-            "coverage": coverage, "real": len(real_images), "samples": len(fake_images)}
+    return {
+        "diversity": min(feature, pixel),
+        "feature": feature,
+        "pixel": pixel,
+        "recall": float(recall),
+        "coverage": coverage,
+        "real": len(real_images),
+        "samples": len(fake_images),
+    }
 
 
 def share_from_z(groups: list[torch.Tensor]) -> float:
@@ -61,8 +70,9 @@ def compute(inputs: EvaluationInputs) -> MetricResult:
         return MetricResult({"within_class_cells": 0})
     cfg = inputs.config
     per_cell = {}
-    for name, rf, ff, ri, fi in zip(cells.names, cells.real_features, cells.fake_features, cells.real_images,
-                                    cells.fake_images):
+    for name, rf, ff, ri, fi in zip(
+        cells.names, cells.real_features, cells.fake_features, cells.real_images, cells.fake_images
+    ):
         scores = cell_scores(rf, ff, ri, fi, cfg.pr_neighbours, cfg.dc_neighbours)
         if scores is not None:
             per_cell[name] = scores
@@ -84,5 +94,6 @@ def compute(inputs: EvaluationInputs) -> MetricResult:
     if len(cells.names) > 1:
         values["z_sensitivity"] = share_from_z(cells.fake_images)
         values["z_sensitivity_real"] = share_from_z(cells.real_images)
-    return MetricResult(values, {"cells": per_cell, "cell_images": dict(zip(cells.names, zip(cells.fake_images,
-                                                                                             cells.real_images)))})
+    return MetricResult(
+        values, {"cells": per_cell, "cell_images": dict(zip(cells.names, zip(cells.fake_images, cells.real_images)))}
+    )
