@@ -16,14 +16,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gig_core.config import DEFAULT_PARAMS, SECTIONS, ConfigError, load_section
+from gig_core.config import DEFAULT_PARAMS, SECTIONS, ConfigError, TrainConfig, load_section
 from gig_core.errors import GigError
 
 DEBUG_ENV = "GIG_DEBUG"  # set to 1 for tracebacks instead of one-line errors
 NON_CONFIG_FLAGS = {"command", "params", "quiet", "verbose", "attr"}  # flags of the command, not of a stage's config
 
 
+# Flags named after what they mean where the config key's name is ambiguous: `--model` is a model
+# URI in evaluate, generate and serve, but the family in train. The old flag stays, deprecated.
+RENAMED_FLAGS = {TrainConfig: {"model": ("--family", "--model")}}
+
+
 def _add_config_flags(parser: argparse.ArgumentParser, cls: type, prefix: str = "") -> None:
+    renamed = RENAMED_FLAGS.get(cls, {})
     for f in dataclasses.fields(cls):
         tp = typing.get_type_hints(cls)[f.name]
         dest = f"{prefix}{f.name}"
@@ -32,6 +38,8 @@ def _add_config_flags(parser: argparse.ArgumentParser, cls: type, prefix: str = 
             continue
         flag = "--" + dest.replace(".", "-").replace("_", "-")
         flags = [f"-{f.name}", flag] if len(f.name) == 1 else [flag]
+        if f.name in renamed:
+            flags = list(renamed[f.name])
         if dest == "out_dir":
             flags.append("--out")
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
@@ -42,7 +50,8 @@ def _add_config_flags(parser: argparse.ArgumentParser, cls: type, prefix: str = 
         elif typing.get_origin(tp) is list:
             kwargs.update(nargs="*", metavar=dest.split(".")[-1].upper())
         else:
-            kwargs.update(type=tp, metavar=dest.split(".")[-1].upper())
+            name = renamed[f.name][0].lstrip("-") if f.name in renamed else dest.split(".")[-1]
+            kwargs.update(type=tp, metavar=name.upper())
         parser.add_argument(*flags, **kwargs)
 
 
@@ -228,8 +237,18 @@ def describe_failure(exc: BaseException) -> tuple[str, int]:
     return (line[:997] + "..." if len(line) > 1000 else line), status
 
 
+def _warn_deprecated_flags(command: str, argv: list[str]) -> None:
+    for cls, names in RENAMED_FLAGS.items():
+        if SECTIONS.get(command) is not cls:
+            continue
+        for new, *old in names.values():
+            if any(arg == flag or arg.startswith(flag + "=") for arg in argv for flag in old):
+                print(f"gig {command}: warning: {'/'.join(old)} is deprecated here; use {new}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _warn_deprecated_flags(args.command, sys.argv[1:] if argv is None else argv)
     try:
         if args.command == "sample-catalog":
             _sample_catalog(args)

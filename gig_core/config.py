@@ -366,6 +366,11 @@ class EvaluateConfig:
         ),
     )
     report: bool = field(default=True, metadata=_help("write report.html (self-contained) next to metrics.json"))
+    headline_file: str = field(
+        default="", metadata=_help("also write the headline figures (FID and its interval, KID, precision, recall, "
+                                   "within-class diversity, conditional accuracy, copies) to this JSON file, for "
+                                   "`dvc metrics show` and `dvc exp show` ('' = none)")
+    )
 
 
 @dataclass
@@ -467,6 +472,7 @@ def build(cls: type[T], values: dict[str, Any], where: str) -> T:
     if not isinstance(values, dict):
         raise ConfigError(f"{where}: expected a mapping, got {type(values).__name__}")
     types = _field_types(cls)
+    values = {k: v for k, v in values.items() if v is not None}  # null in params.yaml: the default
     unknown = sorted(set(values) - set(types))
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {unknown}; known keys: {sorted(types)}")
@@ -516,6 +522,8 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
 def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in update.items():
+        if value is None:  # null: keep what the preset, the family or the default says
+            continue
         if isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = _merge(out[key], value)
         else:
@@ -567,10 +575,10 @@ def load_section(
     overrides = overrides or {}
     values: dict[str, Any] = {}
     if section == "train":
-        preset = overrides.get("preset", from_file.get("preset", TrainConfig.preset))
+        preset = overrides.get("preset") or from_file.get("preset") or TrainConfig.preset
         if preset not in TRAIN_PRESETS:
             raise ConfigError(f"train.preset: unknown preset {preset!r}; choose one of {sorted(TRAIN_PRESETS)}")
-        model = overrides.get("model", from_file.get("model", TrainConfig.model))
+        model = overrides.get("model") or from_file.get("model") or TrainConfig.model
         values = {**FAMILY_DEFAULTS.get(model, {}), **TRAIN_PRESETS[preset]}
     values = _merge(_merge(values, from_file), overrides)
     return build(cls, values, section)

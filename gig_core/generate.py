@@ -20,7 +20,7 @@ from gig_core.config import GenerateConfig
 from gig_core.errors import GigError
 from gig_core.registry.loading import NotAGigModel, is_model_uri, load_generator
 from gig_core.registry.pyfunc import GeneratorPyfunc
-from gig_core.sampling import GeneratorBundle, grid_image, save_png
+from gig_core.sampling import GeneratorBundle, labelled_grid, save_png
 from gig_core.training.trainer import GENERATOR_FILE
 
 
@@ -70,5 +70,6 @@ def generate_grid(config: GenerateConfig, attributes: dict[str, str]) -> Path:
     response = predict(pd.DataFrame([{**attributes, "seed": config.seed, "count": config.n}]))
     images = [np.asarray(Image.open(io.BytesIO(png)).convert("RGB")) for png in response["png"]]
     batch = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2)  # (n, 3, R, R) uint8
-    save_png(grid_image(batch, config.columns), out)
+    asked = ", ".join(f"{k}={v}" for k, v in attributes.items()) or "random attributes"
+    save_png(labelled_grid(batch, config.columns, title=f"{asked}; seed {config.seed}"), out)
     return out

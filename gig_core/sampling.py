@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 from torch import nn
 from torchvision.utils import make_grid
 
@@ -41,6 +41,27 @@ def grid_image(images: torch.Tensor, columns: int) -> Image.Image:
     """(B, 3, H, W) uint8 -> one PIL grid with `columns` images per row on a white border."""
     grid = make_grid(images, nrow=columns, padding=2, pad_value=255)  # (3, H', W') uint8
     return Image.fromarray(grid.permute(1, 2, 0).numpy())
+
+
+def labelled_grid(images: torch.Tensor, columns: int, row_labels: Sequence[str] = (), title: str = "") -> Image.Image:
+    """grid_image with each row's label on its left and an optional title line above, black on white."""
+    grid = grid_image(images, columns)
+    if not row_labels and not title:
+        return grid
+    font = ImageFont.load_default()
+    measure = ImageDraw.Draw(grid)
+    width = max((measure.textlength(label, font=font) for label in row_labels), default=0)
+    left = int(width) + 8 if row_labels else 0
+    top = 16 if title else 0
+    canvas = Image.new("RGB", (grid.width + left, grid.height + top), "white")
+    canvas.paste(grid, (left, top))
+    draw = ImageDraw.Draw(canvas)
+    if title:
+        draw.text((left + 2, 2), title, fill="black", font=font)
+    pitch = images.shape[-2] + 2  # make_grid's 2px padding
+    for row, label in enumerate(row_labels):
+        draw.text((4, top + 2 + row * pitch + pitch // 2), label, fill="black", font=font, anchor="lm")
+    return canvas
 
 
 def save_png(image: Image.Image, path: str | Path) -> None:

@@ -36,6 +36,16 @@ their listing attributes), as republished in public repositories; taken from the
 shared/datasets/fashion-products-small, whose JPEGs had EXIF metadata removed losslessly.
 Pixels and CSV values are as published. {n_missing} rows whose photo is missing in the source
 catalog are kept, as a real catalog export would have them.
+
+Licence: the photos and listing attributes belong to their publisher (Myntra) and were
+collected into the dataset "Fashion Product Images (Small)" by Param Aggarwal on Kaggle
+(kaggle.com/datasets/paramaggarwal/fashion-product-images-small). GIG's authors could not
+confirm that listing's licence terms from the build machine (no access to Kaggle), and the
+public re-publications we could check state none ("unknown"). GIG's own licence does not
+cover these files. They are bundled only so that the demo and the tests run offline, as
+third-party material for evaluation; check the listing's terms before using or
+redistributing them for anything else, and replace them with your own catalog (data/) for
+real use.
 """
 
 

@@ -49,3 +49,34 @@ def test_an_exception_removes_the_temporary(tmp_path):
     except RuntimeError:
         pass
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_full_disk_is_named_and_the_previous_file_kept(tmp_path):
+    """On a 1 MB tmpfs (root can mount one; else a write to /dev/full): a real ENOSPC, from torch.save too."""
+    import pytest
+    import torch
+
+    from gig_core.atomic import DiskFullError
+    from gig_core.training.checkpoint import save_checkpoint
+
+    disk = tmp_path / "small"
+    disk.mkdir()
+    mount = ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)]
+    mounted = subprocess.run(mount, capture_output=True).returncode == 0
+    try:
+        if mounted:
+            save_checkpoint(disk / "checkpoint.pt", {"step": 1})
+            with pytest.raises(DiskFullError, match="checkpoint.pt: no space left on the device"):
+                save_checkpoint(disk / "checkpoint.pt", {"weights": torch.zeros(1_000_000)})  # 4 MB
+            assert torch.load(disk / "checkpoint.pt", weights_only=True) == {"step": 1}
+            assert [p.name for p in disk.iterdir()] == ["checkpoint.pt"]  # no temporary left behind
+        else:
+            with atomic_file(disk / "out.json", "w") as handle:
+                handle.write("previous")
+            with pytest.raises(DiskFullError, match="out.json: no space left on the device"):
+                with atomic_file(disk / "out.json", "wb"), open("/dev/full", "wb", buffering=0) as full:
+                    full.write(b"x")  # ENOSPC, as from a full disk
+            assert (disk / "out.json").read_text() == "previous"
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(disk)], check=True)

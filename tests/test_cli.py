@@ -32,3 +32,63 @@ def test_sample_catalog_is_copied_once(tmp_path, capsys):
     assert main(["sample-catalog", str(dest)]) == 0
     assert (dest / "styles.csv").read_text() == "id\n"
     assert "already present" in capsys.readouterr().out
+
+
+def _gig(*args: str, cwd, env: dict | None = None) -> subprocess.CompletedProcess:
+    import os
+
+    empty = cwd / "empty.yaml"
+    empty.write_text("")
+    command = [sys.executable, "-m", "gig_core.cli", *args]
+    if args[0] not in ("--version",):
+        command[4:4] = ["--params", str(empty)]
+    return subprocess.run(command, capture_output=True, text=True, cwd=cwd, env={**os.environ, **(env or {})})
+
+
+def _one_line_error(result: subprocess.CompletedProcess, command: str) -> str:
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"gig {command}: error: "), result.stderr
+    return lines[0]
+
+
+def test_damaged_checkpoints_and_bad_outputs_are_one_line_errors(tiny_run, tmp_path):
+    out = tmp_path / "train"
+    out.mkdir()
+    (out / "checkpoint.pt").write_bytes(b"PK\x03\x04 truncated")
+    line = _one_line_error(_gig("train", "--data-dir", tiny_run.preprocess.out_dir, "--out-dir", str(out), "--resume",
+                                "auto", "--quiet", cwd=tmp_path), "train")
+    assert f"{out / 'checkpoint.pt'}: not a readable training checkpoint" in line and "start fresh" in line
+    (out / "checkpoint.pt").write_bytes(b"")
+    line = _one_line_error(_gig("train", "--data-dir", tiny_run.preprocess.out_dir, "--out-dir", str(out), "--resume",
+                                "auto", cwd=tmp_path), "train")
+    assert "the training checkpoint is empty" in line
+    line = _one_line_error(_gig("generate", "--model", tiny_run.train.out_dir, "--out", str(tmp_path), cwd=tmp_path),
+                           "generate")
+    assert f"generate.out: {tmp_path} is a folder" in line
+    line = _one_line_error(_gig("train", "--log-every", "0", cwd=tmp_path), "train")
+    assert "train.log_every: got 0; must be >= 1" in line
+
+
+def test_verbose_shows_the_traceback_and_old_flags_warn(tmp_path):
+    verbose = _gig("train", "--steps", "0", "--verbose", cwd=tmp_path)
+    assert verbose.returncode != 0 and "Traceback" in verbose.stderr and "ConfigError" in verbose.stderr
+    debug = _gig("train", "--steps", "0", cwd=tmp_path, env={"GIG_DEBUG": "1"})
+    assert "Traceback" in debug.stderr
+    renamed = _gig("train", "--model", "nope", cwd=tmp_path)
+    assert renamed.stderr.splitlines()[0] == "gig train: warning: --model is deprecated here; use --family"
+    assert "train.model: got 'nope'" in renamed.stderr
+    version = _gig("--version", cwd=tmp_path)
+    assert version.returncode == 0 and version.stdout.startswith("gig 0.")
+
+
+def test_reading_a_model_needs_its_registry_and_creates_none(tiny_run, tmp_path):
+    line = _one_line_error(_gig("generate", cwd=tmp_path), "generate")  # models:/...@champion, sqlite:///mlflow.db
+    assert f"no MLflow database at {tmp_path / 'mlflow.db'}" in line
+    assert not (tmp_path / "mlflow.db").exists()
+    import time
+
+    started = time.monotonic()
+    line = _one_line_error(_gig("generate", "--tracking-uri", "http://127.0.0.1:9", cwd=tmp_path), "generate")
+    assert "http://127.0.0.1:9: the MLflow tracking server does not answer" in line
+    assert time.monotonic() - started < 60  # MLflow's own retries would take minutes

@@ -40,6 +40,9 @@ def test_dvc_repro_runs_everything_once_then_only_what_changed(tmp_path, tiny_ca
     project = tmp_path / "project"
     project.mkdir()
     shutil.copy(REPO / "dvc.yaml", project)
+    (project / ".gitignore").write_text((REPO / ".gitignore").read_text() + "/.venv\n")  # here a symlink
+    shutil.copytree(REPO / "gig_core", project / "gig_core", ignore=shutil.ignore_patterns("__pycache__"))
+    (project / ".venv").symlink_to(Path(sys.executable).parent.parent)  # the stages run .venv/bin/gig
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["preprocess"]["holdout_fraction"] = 0.25
     params["train"].update(
@@ -63,15 +66,31 @@ def test_dvc_repro_runs_everything_once_then_only_what_changed(tmp_path, tiny_ca
 
     metrics = _dvc("metrics", "show", cwd=project)
     assert "fid" in metrics and "kid_mean" in metrics and "fid_ci_low" in metrics and "precision" in metrics
-    assert "within_class_diversity" in metrics
+    assert "within_class_diversity" in metrics and "fingerprint" not in metrics  # the headline figures only
+
+    # Editing the code a stage runs makes that stage (and what follows) stale.
+    trainer = project / "gig_core" / "training" / "trainer.py"
+    trainer.write_text(trainer.read_text() + "\n# an edit\n")
+    status = _dvc("status", cwd=project)
+    assert "train:" in status and "ingest:" not in status and "preprocess:" not in status
+    trainer.write_text(trainer.read_text().removesuffix("\n# an edit\n"))
+
+    # An experiment with one train key changed, shown next to the workspace with its metrics.
+    _run(["git", "add", "-A"], project)
+    _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "baseline"], project)
+    _dvc("exp", "run", "-S", "train.steps=50", "-S", "train.lr_g=0.0003", cwd=project)
+    table = _dvc("exp", "show", "--md", cwd=project)
+    header = table.splitlines()[0]
+    assert "fid" in header and "within_class_diversity" in header and "train.steps" in header, header
+    assert any("50" in row and "0.0003" in row for row in table.splitlines()[2:]), table
     plots = _dvc("plots", "show", "--json", cwd=project)
     for figure in ("samples", "real", "nearest_pairs", "interpolations", "within_class"):
         assert f"outputs/evaluate/report/{figure}.png" in plots  # the report's figures are DVC plots
     client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
     versions = client.search_model_versions("name='gig-generator'")
-    assert sorted(int(v.version) for v in versions) == [1, 2]
+    assert sorted(int(v.version) for v in versions) == [1, 2, 3]  # the experiment registered v3
     challenger = client.get_model_version_by_alias("gig-generator", "challenger")
-    assert challenger.version in (2, "2")
+    assert challenger.version in (3, "3")
     # register logged into the training's own run, next to its per-step metrics
     assert len(client.get_metric_history(challenger.run_id, "loss_d")) > 1
     assert "fid" in client.get_run(challenger.run_id).data.metrics

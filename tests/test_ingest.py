@@ -213,3 +213,43 @@ def test_gig_ingest_exits_0_on_the_bad_catalog_and_reports(bad_catalog, tmp_path
     assert result.returncode == 0, result.stderr
     refused = sum(1 for r in expected.values() if r) + 2  # + the duplicate id and the malformed line
     assert f"{refused} quarantined" in result.stdout and "decompression bomb refused before decoding" in result.stdout
+
+
+def test_an_empty_or_shrunken_export_keeps_the_previous_output(tiny_catalog, tmp_path):
+    """A header-only styles.csv, or one that lost most rows, must not wipe what the next stages train on."""
+    import shutil
+
+    out = tmp_path / "out"
+    ingest_catalog(IngestConfig(source=str(tiny_catalog), out_dir=str(out)), progress=False)
+    before = (out / "catalog.parquet").read_bytes()
+    styles = pd.read_csv(tiny_catalog / "styles.csv", dtype=str, keep_default_na=False)
+
+    empty = tmp_path / "empty"
+    shutil.copytree(tiny_catalog, empty)
+    styles.head(0).to_csv(empty / "styles.csv", index=False)
+    with pytest.raises(CatalogError, match=r"no row was accepted: the export looks empty or partial, so this run "
+                                           r"stops here and the previous output is kept"):
+        ingest_catalog(IngestConfig(source=str(empty), out_dir=str(out)), progress=False)
+    assert (out / "catalog.parquet").read_bytes() == before
+
+    shrunk = tmp_path / "shrunk"
+    shutil.copytree(tiny_catalog, shrunk)
+    styles.head(30).to_csv(shrunk / "styles.csv", index=False)  # 30 of 96 accepted rows
+    with pytest.raises(CatalogError, match=r"30 rows were accepted, 31.2% of the previous run's 96, under "
+                                           r"min_kept_fraction=50%"):
+        ingest_catalog(IngestConfig(source=str(shrunk), out_dir=str(out)), progress=False)
+    assert (out / "catalog.parquet").read_bytes() == before
+    summary = ingest_catalog(IngestConfig(source=str(shrunk), out_dir=str(out), min_kept_fraction=0.0), progress=False)
+    assert summary["accepted"] == 30  # a catalog that really shrank goes through when the user says so
+
+
+def test_a_non_utf8_table_names_its_file_and_line(tiny_catalog, tmp_path):
+    import shutil
+
+    latin = tmp_path / "latin"
+    shutil.copytree(tiny_catalog, latin)
+    lines = (latin / "styles.csv").read_bytes().split(b"\n")
+    lines[3] = lines[3].replace(b",", b",Caf\xe9 ", 1)  # cp1252/latin-1, as some exports write it
+    (latin / "styles.csv").write_bytes(b"\n".join(lines))
+    with pytest.raises(CatalogError, match=r"styles.csv: line 4: byte 0xe9 is not UTF-8; re-export the table as UTF-8"):
+        ingest_catalog(IngestConfig(source=str(latin), out_dir=str(tmp_path / "out")), progress=False)

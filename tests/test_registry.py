@@ -135,8 +135,10 @@ def test_registered_pyfunc_loads_and_predicts_pngs(registry, candidates):
     assert list(again["png"]) == list(response["png"])  # same seed, same images
     other = model.predict(request.assign(seed=[5, 6]))
     assert list(other["png"]) != list(response["png"])
-    with pytest.raises(Exception, match="articleType='Hats' is not one the model was trained on"):
+    with pytest.raises(Exception, match="articleType='Hats' is not a value this model knows; known values: 'Heels'"):
         model.predict(pd.DataFrame([{"articleType": "Hats", "count": 1}]))
+    with pytest.raises(Exception, match="count must be in \\[1, 256\\], got 300"):  # the limits of gig serve
+        model.predict(pd.DataFrame([{"articleType": "Heels", "count": 300}]))
 
 
 def test_gig_generate_writes_a_grid(registry, tmp_path):
@@ -378,3 +380,46 @@ def test_an_untrained_model_does_not_become_the_first_champion(tiny_run, tmp_pat
     assert not promotion["promote"] and result["aliases"] == ["challenger"]
     assert promotion["reason"].startswith("no champion yet, but precision 0.")
     assert "below register.min_first_champion_precision 1.0" in promotion["reason"]
+
+
+class ForeignModel(mlflow.pyfunc.PythonModel):
+    """An MLflow model that is not GIG's: loading it runs this code."""
+
+    def predict(self, context, model_input, params=None):
+        buffer = io.BytesIO()
+        Image.new("RGB", (32, 32), "red").save(buffer, format="PNG")
+        return pd.DataFrame({"png": [buffer.getvalue()] * int(model_input["count"][0])})
+
+
+def test_models_are_read_without_running_their_code(registry, tmp_path):
+    """A GIG model whose code was tampered with is still read weights-only; a foreign model needs
+    --trust-model-code, because loading it runs its code."""
+    from gig_core.generate import load_predict
+    from gig_core.registry.loading import NotAGigModel
+    from gig_core.sampling import GeneratorBundle
+
+    root, _ = registry
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    source = Path(mlflow.artifacts.download_artifacts("models:/gig-generator/2", tracking_uri=uri))
+    tampered = tmp_path / "tampered"
+    shutil.copytree(source, tampered)
+    marker = tmp_path / "code-ran"
+    code = tampered / "model_code.py"
+    code.write_text(f"open({str(marker)!r}, 'w').close()\n" + code.read_text())
+    predict, inputs = load_predict(str(tampered), uri)
+    assert inputs == ["articleType", "baseColour", "seed", "count"] and len(predict(pd.DataFrame([{"count": 2}]))) == 2
+    assert not marker.exists()  # the model's code never ran
+    mlflow.pyfunc.load_model(str(tampered))
+    assert marker.exists()  # ... which loading it the MLflow way would have done
+    bundle = GeneratorBundle.load(source / "artifacts" / "generator.pt")
+    assert load_predict("models:/gig-generator/2", uri)[1] == [*bundle.arch.vocab, "seed", "count"]
+
+    foreign = tmp_path / "foreign"
+    mlflow.pyfunc.save_model(foreign, python_model=ForeignModel(), input_example=pd.DataFrame([{"count": 1}]))
+    with pytest.raises(NotAGigModel, match="loading it would run its code: pass --trust-model-code"):
+        load_predict(str(foreign), uri)
+    trusted, _ = load_predict(str(foreign), uri, trust_model_code=True)
+    assert len(trusted(pd.DataFrame([{"count": 3}]))) == 3
+    refused = subprocess.run([sys.executable, "-m", "gig_core.cli", "generate", "--model", str(foreign), "--out",
+                              str(tmp_path / "g.png"), "--tracking-uri", uri], capture_output=True, text=True)
+    assert refused.returncode == 2 and "--trust-model-code" in refused.stderr

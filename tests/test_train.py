@@ -17,8 +17,12 @@ def test_train_outputs(tiny_run):
     summary = json.loads((out / "train.json").read_text())
     assert summary["steps"] == 60 and summary["grid_rows"] == ["Heels", "Tshirts", "Watches"]
     grid = Image.open(out / "grid.png")
-    # one row per articleType, grid_columns=4 images per row, 2px padding
-    assert grid.size == (4 * 34 + 2, 3 * 34 + 2)
+    # one row per articleType, grid_columns=4 images per row, 2px padding, the row labels on the left
+    width, height = 4 * 34 + 2, 3 * 34 + 2
+    label_width = grid.size[0] - width
+    assert grid.size[1] == height and 30 < label_width < 100, grid.size
+    labels = grid.crop((0, 0, label_width, height)).convert("L")
+    assert labels.getextrema()[0] < 100  # dark text on the white margin
     assert sorted(p.name for p in (out / "samples").iterdir()) == ["step_000030.png", "step_000060.png"]
     rows = list(csv.DictReader((out / "losses.csv").open()))
     assert [int(r["step"]) for r in rows] == [10, 20, 30, 40, 50, 60]

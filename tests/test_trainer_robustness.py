@@ -220,3 +220,28 @@ def test_two_process_ddp_on_cpu_with_gloo(tiny_run, tmp_path):
     assert len(state["ranks"]) == 2  # both ranks' data order and RNG, for an exact resume
     assert not torch.equal(state["ranks"][0]["batches"]["order"], state["ranks"][1]["batches"]["order"])
     assert yaml.safe_load((tmp_path / "ddp" / "launch_params.yaml").read_text())["train"]["processes"] == 2
+
+
+def test_runs_left_running_are_closed_killed_or_failed(tiny_run, tmp_path):
+    """SIGKILL leaves the MLflow run RUNNING; the next training of that out_dir marks it KILLED. A run that
+    diverges marks itself FAILED."""
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    killed = _gig_train(tmp_path, tiny_run, "run", steps=100_000, checkpoint_every=0, sample_every=10,
+                        tracking_uri=uri)
+    _wait_for(tmp_path / "run" / "samples" / "step_000010.png", killed)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    client = MlflowClient(tracking_uri=uri)
+    (left,) = client.search_runs(client.get_experiment_by_name("gig").experiment_id)
+    assert left.info.status == "RUNNING"
+    data = Path(tiny_run.preprocess.out_dir)
+    train(tiny_train_config(data, tmp_path / "run", steps=2, log_every=1, tracking_uri=uri), progress=False)
+    assert client.get_run(left.info.run_id).info.status == "KILLED"
+
+    common = dict(model="wgan-gp", beta1=0.0, regularizer="none", log_every=1, tracking_uri=uri)
+    with pytest.raises(TrainingDiverged):
+        train(tiny_train_config(data, tmp_path / "diverged", steps=50, lr_g=1e30, lr_d=1e30, **common), progress=False)
+    statuses = {r.info.run_id: r.info.status for r in client.search_runs(left.info.experiment_id)}
+    assert sorted(statuses.values()) == ["FAILED", "FINISHED", "KILLED"]

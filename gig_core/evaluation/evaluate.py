@@ -146,6 +146,19 @@ class ReferenceSet:
         return Evaluation(result, inputs, source)
 
 
+HEADLINE_PREFIXES = ("fid", "kid_mean", "precision", "recall", "density", "coverage", "within_class_diversity",
+                     "cond_acc_", "real_acc_", "memorized_share", "per_class_fid_worst")
+
+
+def headline_metrics(values: dict) -> dict[str, float]:
+    """The scalar figures a person compares runs by, rounded: what `dvc metrics show` and `dvc exp show` print.
+
+    metrics.json keeps everything (per-cell tables, fingerprints); a table of runs needs a dozen numbers.
+    """
+    return {k: round(float(v), 4) for k, v in values.items()
+            if k.startswith(HEADLINE_PREFIXES) and isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
 def evaluate(config: EvaluateConfig, progress: bool = True) -> dict:
     """Score config's sample source; write metrics.json, the samples' features, the config and the report."""
     torch.manual_seed(config.seed)
@@ -160,6 +173,8 @@ def evaluate(config: EvaluateConfig, progress: bool = True) -> dict:
 
         write_report(evaluation, reference, out)
     write_json(out / CONFIG_FILE, asdict(config))
+    if config.headline_file:
+        write_json(config.headline_file, headline_metrics(evaluation.result.values))
     write_json(out / METRICS_FILE, evaluation.result.values)  # last: its presence means the rest is complete
     return evaluation.result.values
 

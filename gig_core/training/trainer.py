@@ -34,7 +34,7 @@ from gig_core.data.preprocess import TensorSplit, load_split, load_summary, load
 from gig_core.device import resolve_device
 from gig_core.errors import GigError
 from gig_core.models import Architecture, build_parts, family
-from gig_core.sampling import GeneratorBundle, class_grid_labels, grid_image, save_png, to_float
+from gig_core.sampling import GeneratorBundle, class_grid_labels, labelled_grid, save_png, to_float
 from gig_core.training.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from gig_core.training.collapse import CollapseGuard, ModeCollapseWarning  # noqa: F401 (re-exported)
 from gig_core.training.diffaugment import POLICIES, AdaptiveAugment, diff_augment, parse_policy
@@ -411,7 +411,8 @@ class Trainer:
         images = self.bundle.sample(
             self.grid_count, self.grid_labels, seed=self.config.seed + 1
         )  # (rows * cols, 3, R, R)
-        save_png(grid_image(images, self.config.grid_columns), path)
+        rows = next(iter(self.arch.vocab.values())) if self.arch.conditional else []
+        save_png(labelled_grid(images, self.config.grid_columns, rows), path)
         ratios = self.guard.measure(self.bundle)
         if check:
             CollapseGuard.warn_if_collapsed(ratios, self.state.step, self.config.collapse_threshold)
