@@ -168,7 +168,7 @@ def test_gig_generate_writes_a_grid(registry, tmp_path):
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
-    assert Image.open(out).size == (6 * 34 + 2, 34 + 2)
+    assert Image.open(out).size == (6 * 34 + 2, 16 + 34 + 2)  # a title line (the attributes asked for) on top
     bad = subprocess.run(
         [sys.executable, "-m", "gig_core.cli", "generate", "--model", str(tmp_path / "nothing"), "--out", str(out)],
         capture_output=True,
@@ -400,7 +400,8 @@ def test_models_are_read_without_running_their_code(registry, tmp_path):
 
     root, _ = registry
     uri = f"sqlite:///{root / 'mlflow.db'}"
-    source = Path(mlflow.artifacts.download_artifacts("models:/gig-generator/2", tracking_uri=uri))
+    mlflow.set_tracking_uri(uri)  # the registry too: download_artifacts(tracking_uri=) does not set it
+    source = Path(mlflow.artifacts.download_artifacts("models:/gig-generator/2"))
     tampered = tmp_path / "tampered"
     shutil.copytree(source, tampered)
     marker = tmp_path / "code-ran"

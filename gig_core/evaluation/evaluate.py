@@ -146,8 +146,8 @@ class ReferenceSet:
         return Evaluation(result, inputs, source)
 
 
-HEADLINE_PREFIXES = ("fid", "kid_mean", "precision", "recall", "density", "coverage", "within_class_diversity",
-                     "cond_acc_", "real_acc_", "memorized_share", "per_class_fid_worst")
+HEADLINE = ("fid", "fid_bias_corrected", "fid_ci_low", "fid_ci_high", "kid_mean", "precision", "recall",
+            "within_class_diversity", "within_class_diversity_worst", "memorized_share")
 
 
 def headline_metrics(values: dict) -> dict[str, float]:
@@ -156,7 +156,7 @@ def headline_metrics(values: dict) -> dict[str, float]:
     metrics.json keeps everything (per-cell tables, fingerprints); a table of runs needs a dozen numbers.
     """
     return {k: round(float(v), 4) for k, v in values.items()
-            if k.startswith(HEADLINE_PREFIXES) and isinstance(v, (int, float)) and not isinstance(v, bool)}
+            if (k in HEADLINE or k.startswith("cond_acc_")) and isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 def evaluate(config: EvaluateConfig, progress: bool = True) -> dict:
