@@ -47,9 +47,9 @@ def load_predict(model: str, tracking_uri: str,
     """
     try:
         bundle = load_bundle(model, tracking_uri)
-    except NotAGigModel:
+    except NotAGigModel as error:
         if not trust_model_code:
-            raise
+            raise NotAGigModel(f"{error}: pass --trust-model-code if you trust whoever wrote it") from None
         mlflow.set_tracking_uri(tracking_uri)
         loaded = mlflow.pyfunc.load_model(model)  # runs the model's code: the user said they trust it
         return loaded.predict, loaded.metadata.get_input_schema().input_names()

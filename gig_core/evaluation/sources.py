@@ -13,7 +13,7 @@ from PIL import Image, UnidentifiedImageError
 from gig_core.config import EvaluateConfig
 from gig_core.data.preprocess import square_resize, to_rgb
 from gig_core.errors import GigError
-from gig_core.registry.loading import is_model_uri, load_generator
+from gig_core.registry.loading import NotAGigModel, is_model_uri, load_generator
 from gig_core.sampling import GeneratorBundle
 from gig_core.torch_files import read_torch_file
 from gig_core.training.checkpoint import CHECKPOINT_FILE
@@ -77,7 +77,11 @@ def open_sample_source(config: EvaluateConfig, resolution: int) -> SampleSource:
     spec = config.model or str(Path(config.train_dir) / GENERATOR_FILE)
     path = Path(spec)
     if is_model_uri(spec) or (path / "MLmodel").is_file():  # a registered model: its weights, never its code
-        return SampleSource(spec, bundle=load_generator(spec, config.tracking_uri))
+        try:
+            return SampleSource(spec, bundle=load_generator(spec, config.tracking_uri))
+        except NotAGigModel as error:
+            raise NotAGigModel(f"{error}; to score another tool's model, write its images to a folder and give "
+                               f"--samples DIR") from None
     if path.is_dir():
         path = path / GENERATOR_FILE
     if not path.is_file():

@@ -59,8 +59,7 @@ def generator_from_folder(folder: Path) -> GeneratorBundle:
     weights = folder / entry["path"] if "path" in entry else None
     if weights is None or not weights.resolve().is_relative_to(folder.resolve()) or not weights.is_file():
         raise NotAGigModel(
-            f"{folder}: an MLflow model without a GIG generator file; loading it would run its code: "
-            f"pass --trust-model-code if you trust whoever wrote it"
+            f"{folder}: an MLflow model without a GIG generator file, so loading it would run its code"
         )
     return GeneratorBundle.load(weights)
 
