@@ -35,6 +35,10 @@ def check_registry(tracking_uri: str, must_exist: bool = False) -> None:
         try:
             with urllib.request.urlopen(tracking_uri.rstrip("/") + "/health", timeout=SERVER_CHECK_SECONDS):
                 return
+        except urllib.error.HTTPError as exc:
+            raise RegistryUnavailableError(
+                f"{tracking_uri}: GET /health answered HTTP {exc.code} ({exc.reason}), so this is not a working MLflow "
+                f"tracking server; check the URI, or set tracking_uri to a sqlite:/// file") from None
         except (urllib.error.URLError, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", exc)
             raise RegistryUnavailableError(
