@@ -45,7 +45,8 @@ def _current_umask() -> int:
     return mask
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` exists on this host (it may belong to another user)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -59,7 +60,7 @@ def _remove_stale(path: Path) -> None:
     """Delete temporaries that a killed writer of `path` left behind (their pid is gone)."""
     for stale in path.parent.glob(f".{path.name}.tmp-*"):
         pid = stale.name.removeprefix(f".{path.name}.tmp-").split("-", 1)[0]
-        if pid.isdigit() and not _pid_alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import mlflow
 
+from gig_core.atomic import pid_alive
 from gig_core.errors import GigError
 
 DEFAULT_ARTIFACT_DIR = "mlartifacts"
@@ -76,20 +77,10 @@ def close_abandoned_runs(experiment: str, out_dir: str | Path) -> list[str]:
     closed = []
     for run in runs:
         pid = run.data.tags.get("gig.pid", "")
-        if run.data.tags.get("gig.host") == tags["gig.host"] and pid.isdigit() and not _process_alive(int(pid)):
+        if run.data.tags.get("gig.host") == tags["gig.host"] and pid.isdigit() and not pid_alive(int(pid)):
             mlflow.MlflowClient().set_terminated(run.info.run_id, status="KILLED")
             closed.append(run.info.run_id)
     return closed
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def experiment_id(name: str, artifact_dir: str = DEFAULT_ARTIFACT_DIR) -> str:
