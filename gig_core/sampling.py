@@ -138,8 +138,11 @@ class GeneratorBundle:
         """(n, 3, R, R) uint8 images; the same (labels, seed) always gives the same images."""
         if self.arch.conditional and labels is None:
             raise ValueError("a conditional generator needs labels; see GeneratorBundle.encode")
-        z = torch.randn(n, self.arch.z_dim, generator=torch.Generator().manual_seed(seed))
-        return self.from_latents(z, labels, batch_size)
+        return self.from_latents(self.latents(n, seed), labels, batch_size)
+
+    def latents(self, n: int, seed: int = 0) -> torch.Tensor:
+        """(n, z_dim) noise of `seed`: what sample() draws, for callers that generate in their own chunks."""
+        return torch.randn(n, self.arch.z_dim, generator=torch.Generator().manual_seed(seed))
 
     @torch.no_grad()
     def from_latents(

@@ -23,7 +23,8 @@ FIGURES_DIR = "report"
 PER_ROW = 8
 CELLS_SHOWN = 24  # cells whose samples and real photos the per-cell table shows inline
 
-INTERVAL_OF = {"fid_bias_corrected": "fid", "kid_mean": "kid"}  # row -> the metric whose *_ci_low/_ci_high it shows
+# row -> the metric whose *_ci_low/_ci_high it shows (None: no interval; the raw FID's belongs to the corrected one)
+INTERVAL_OF = {"fid": None, "fid_bias_corrected": "fid", "kid_mean": "kid"}
 EXPLAINED = {
     "fid": "Frechet distance of feature statistics; lower is better (biased upwards at finite sample sizes)",
     "fid_bias_corrected": "FID with the bootstrap's estimate of its finite-sample bias removed; the interval is for "
@@ -159,11 +160,8 @@ def _metrics_table(values: dict) -> str:
     for name, value in values.items():
         if not isinstance(value, (int, float)) or name.endswith(("_ci_low", "_ci_high")):
             continue
-        lo, hi = values.get(f"{name}_ci_low"), values.get(f"{name}_ci_high")
-        if name in INTERVAL_OF:  # the interval belongs to another row's value
-            lo, hi = values.get(f"{INTERVAL_OF[name]}_ci_low"), values.get(f"{INTERVAL_OF[name]}_ci_high")
-        elif name == "fid":
-            lo = hi = None
+        source = INTERVAL_OF.get(name, name)
+        lo, hi = (values.get(f"{source}_ci_low"), values.get(f"{source}_ci_high")) if source else (None, None)
         interval = f"[{lo:.4g}, {hi:.4g}]" if lo is not None and hi is not None else ""
         shown = f"{value:.4g}" if isinstance(value, float) and math.isfinite(value) else html.escape(str(value))
         meaning = explain(name)

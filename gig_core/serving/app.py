@@ -31,10 +31,9 @@ DISCONNECT_POLL_SECONDS = 0.1
 ERROR_CODES = {400: "BAD_REQUEST", 413: "REQUEST_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE"}
 
 
-def _error(status: int, message: str, code: str = "") -> JSONResponse:
-    return JSONResponse(
-        {"error_code": code or ERROR_CODES.get(status, "ERROR"), "message": message}, status_code=status
-    )
+def _error(status: int, message: str, code: str = "", headers: dict[str, str] | None = None) -> JSONResponse:
+    body = {"error_code": code or ERROR_CODES.get(status, "ERROR"), "message": message}
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -93,18 +92,8 @@ class ImageService:
         except RequestError as error:
             return _error(error.status, str(error))
         if self.admitted > self.config.max_waiting:
-            return Response(
-                json.dumps(
-                    {
-                        "error_code": "BUSY",
-                        "message": f"{self.admitted} requests in progress or "
-                        f"waiting (serve.max_waiting {self.config.max_waiting}); retry later",
-                    }
-                ),
-                status_code=503,
-                media_type="application/json",
-                headers={"Retry-After": "1"},
-            )
+            return _error(503, f"{self.admitted} requests in progress or waiting (serve.max_waiting "
+                               f"{self.config.max_waiting}); retry later", "BUSY", headers={"Retry-After": "1"})
         self.admitted += 1
         try:
             deadline = time.monotonic() + self.config.deadline_seconds

@@ -11,8 +11,6 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-import torch
-
 from gig_core.errors import GigError
 from gig_core.sampling import GeneratorBundle, png_bytes
 
@@ -116,7 +114,7 @@ def generate_images(
         labels = (
             bundle.encode([request.attributes] * request.count, seed=request.seed) if bundle.arch.conditional else None
         )
-        z = torch.randn(request.count, bundle.arch.z_dim, generator=torch.Generator().manual_seed(request.seed))
+        z = bundle.latents(request.count, request.seed)  # the same images as bundle.sample, seed for seed
         for start in range(0, request.count, chunk):
             if should_stop():
                 raise RequestCancelled("generation stopped")
