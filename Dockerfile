@@ -9,7 +9,8 @@ FROM python:3.11-slim
 
 ARG TORCH_VARIANT=cpu
 ENV PIP_NO_CACHE_DIR=1 PYTHONUNBUFFERED=1 DVC_NO_ANALYTICS=1 \
-    GIG_INCEPTION_WEIGHTS=/opt/gig/weights/pt_inception-2015-12-05-6726825d.pth
+    GIG_INCEPTION_WEIGHTS=/opt/gig/weights/pt_inception-2015-12-05-6726825d.pth \
+    GIG_REQUIREMENTS_LOCK=/opt/gig/requirements.lock
 WORKDIR /opt/gig
 
 # Everything from the lock; torch and torchvision (and the CUDA libraries the lock carries for

@@ -6,32 +6,23 @@ from components.image import IMAGE
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
 def evaluate(
+    config: dict,
     data: Input[Dataset],
     model: Input[Model],
-    cache_dir: str,
-    min_cell_images: int,
     evaluation: Output[Artifact],
     metrics: Output[Metrics],
     report: Output[HTML],
 ):
     """Score the generator against the held-out photos; metrics, report and files for register."""
     import shutil
-    from pathlib import Path
 
-    from gig_core.config import EvaluateConfig
+    from gig_core.config import load_section
     from gig_core.evaluation.evaluate import evaluate as evaluate_generator
+    from gig_core.layout import EvaluateOutputs
 
-    values = evaluate_generator(
-        EvaluateConfig(
-            data_dir=data.path,
-            train_dir=model.path,
-            out_dir=evaluation.path,
-            cache_dir=cache_dir,
-            min_cell_images=min_cell_images,
-        ),
-        progress=False,
-    )
+    paths = {"data_dir": data.path, "train_dir": model.path, "out_dir": evaluation.path, "headline_file": ""}
+    values = evaluate_generator(load_section("evaluate", {"evaluate": config}, paths), progress=False)
     for key, value in values.items():
         if isinstance(value, (int, float)):
             metrics.log_metric(key, float(value))
-    shutil.copyfile(Path(evaluation.path) / "report.html", report.path)
+    shutil.copyfile(EvaluateOutputs(evaluation.path).report, report.path)

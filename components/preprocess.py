@@ -5,10 +5,10 @@ from components.image import IMAGE
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
-def preprocess(catalog: Input[Dataset], resolution: int, holdout_fraction: float, data: Output[Dataset]):
+def preprocess(config: dict, catalog: Input[Dataset], data: Output[Dataset]):
     """Decode, pad and resize the accepted photos; split train/held-out by photo content."""
-    from gig_core.config import PreprocessConfig
+    from gig_core.config import load_section
     from gig_core.data.preprocess import preprocess_catalog
 
-    preprocess_catalog(PreprocessConfig(ingest_dir=catalog.path, out_dir=data.path, resolution=resolution,
-                                        holdout_fraction=holdout_fraction), progress=False)
+    paths = {"ingest_dir": catalog.path, "out_dir": data.path}
+    preprocess_catalog(load_section("preprocess", {"preprocess": config}, paths), progress=False)

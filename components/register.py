@@ -1,20 +1,17 @@
 from kfp import dsl
-from kfp.dsl import Artifact, Input, Model, Output
+from kfp.dsl import Artifact, Dataset, Input, Model, Output
 
 from components.image import IMAGE
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
-def register(model: Input[Model], evaluation: Input[Artifact], mlflow_tracking_uri: str, experiment: str,
-             model_name: str, promotion_margin: float, min_within_class_diversity: float,
+def register(config: dict, catalog: Input[Dataset], model: Input[Model], evaluation: Input[Artifact],
              registration: Output[Artifact]) -> str:
-    """Register the generator; move `champion` when the promotion rule says so. Returns the version."""
-    from gig_core.config import RegisterConfig
+    """Register the generator with the catalog it came from; move `champion` when the promotion
+    rule says so. Returns the new version."""
+    from gig_core.config import load_section
     from gig_core.registry.register import register as register_generator
 
-    result = register_generator(RegisterConfig(
-        train_dir=model.path, evaluate_dir=evaluation.path, out_dir=registration.path,
-        tracking_uri=mlflow_tracking_uri, artifact_dir="", experiment=experiment, model_name=model_name,
-        catalog_dvc_file="", promotion_margin=promotion_margin, min_within_class_diversity=min_within_class_diversity,
-    ), progress=False)
-    return result["version"]
+    paths = {"ingest_dir": catalog.path, "train_dir": model.path, "evaluate_dir": evaluation.path,
+             "out_dir": registration.path, "catalog_dvc_file": "", "artifact_dir": ""}
+    return register_generator(load_section("register", {"register": config}, paths), progress=False).version

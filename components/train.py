@@ -5,17 +5,20 @@ from components.image import IMAGE
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
-def train(data: Input[Dataset], preset: str, model_family: str, resolution: int, steps: int, batch_size: int,
-          channels: int, diffaugment: str, processes: int, mlflow_tracking_uri: str, experiment: str,
-          model: Output[Model]):
-    """Train a generator with per-step metrics in MLflow: one process per GPU the task requests
-    (`processes`, torchrun inside the pod), each with `batch_size` images per step."""
+def train(config: dict, data: Input[Dataset], model: Output[Model], image: str, shared_pvc: str, gpu_limit: int):
+    """Train a generator with per-step metrics in MLflow: in this pod, one process per GPU (torchrun
+    inside it, `train.processes: 0`); or, with `train.nodes` > 1, as a Kubeflow Trainer TrainJob of
+    that many nodes of `gpu_limit` GPUs that share the claim `shared_pvc`."""
     from gig_core.config import load_section
     from gig_core.training.launch import launch_training
 
-    config = load_section("train", None, dict(  # no params.yaml here: defaults <- family <- preset <- these
-        data_dir=data.path, out_dir=model.path, preset=preset, model=model_family, resolution=resolution, steps=steps,
-        batch_size=batch_size, g_channels=channels, d_channels=channels, tracking_uri=mlflow_tracking_uri,
-        experiment=experiment, amp=True, channels_last=True, augment={"diffaugment": diffaugment}, processes=processes,
-    ))
-    launch_training(config, progress=False)
+    train_config = load_section("train", {"train": config}, {"data_dir": data.path, "out_dir": model.path})
+    if train_config.nodes <= 1:
+        launch_training(train_config, progress=False)
+        return
+    from gig_core.data.lineage import sha256_file
+    from gig_core.layout import PreprocessOutputs
+    from gig_core.training.trainjob import TrainJobTarget, run_trainjob
+
+    target = TrainJobTarget(image=image, shared_pvc=shared_pvc, resources_per_node={"gpu": gpu_limit})
+    run_trainjob(train_config, target, data_fingerprint=sha256_file(PreprocessOutputs(data.path).summary))

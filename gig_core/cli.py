@@ -117,8 +117,8 @@ def _run_register(config, args) -> None:
 
     result = register(config, progress=not args.quiet)
     print(
-        f"register: {result['model_name']} version {result['version']} aliases {result['aliases']}; "
-        f"{result['promotion']['reason']}"
+        f"register: {result.model_name} version {result.version} aliases {result.aliases}; "
+        f"{result.promotion['reason']}"
     )
 
 

@@ -7,6 +7,7 @@ Unknown keys are an error, so a typo in params.yaml never silently falls back to
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import typing
 from dataclasses import dataclass, field
@@ -226,6 +227,14 @@ class TrainConfig:
             min=0,
         ),
     )
+    nodes: int = field(
+        default=1,
+        metadata=_help(
+            "training nodes; more than 1 makes the Kubeflow pipeline's train step run a Kubeflow Trainer "
+            "TrainJob of this many nodes, each with `processes` processes (gig_core/training/trainjob.py)",
+            min=1,
+        ),
+    )
     amp: bool = field(default=False, metadata=_help("bf16 autocast for forward passes"))
     channels_last: bool = field(default=False, metadata=_help("channels_last memory format for models and batches"))
     compile: bool = field(default=False, metadata=_help("torch.compile the models (slow start, faster steps)"))
@@ -385,7 +394,12 @@ class RegisterConfig:
     experiment: str = field(default="gig", metadata=_help("MLflow experiment name"))
     model_name: str = field(default="gig-generator", metadata=_help("registered model name"))
     catalog_dvc_file: str = field(
-        default="data.dvc", metadata=_help("DVC file whose hash identifies the catalog version")
+        default="data.dvc", metadata=_help("DVC file whose hash identifies the catalog version ('' = none)")
+    )
+    ingest_dir: str = field(
+        default="outputs/ingest",
+        metadata=_help("output folder of the ingest stage, whose catalog is logged as the version's dataset input "
+                       "('' = none)"),
     )
     promotion_margin: float = field(
         default=0.0,
@@ -531,14 +545,20 @@ def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def read_params_file(path: str | Path | None = DEFAULT_PARAMS) -> dict[str, Any]:
+ParamsSource = str | Path | dict[str, Any] | None  # a params.yaml path, or its parsed content (the pipeline's)
+
+
+def read_params_file(path: ParamsSource = DEFAULT_PARAMS) -> dict[str, Any]:
     """The raw params.yaml mapping; None, or a missing file of the default name, means all defaults.
 
     A file named on purpose that is not there is an error: `--params params.yml` must not run
-    on built-in defaults with tracking off.
+    on built-in defaults with tracking off. A mapping is params.yaml already parsed: the Kubeflow
+    pipeline carries it as one parameter.
     """
     if path is None:
         return {}
+    if isinstance(path, dict):
+        return path
     path = Path(path)
     if not path.exists():
         if str(path) == DEFAULT_PARAMS:
@@ -564,14 +584,13 @@ def read_params_file(path: str | Path | None = DEFAULT_PARAMS) -> dict[str, Any]
 SECTIONS: dict[str, type] = _field_types(Params)
 
 
-def load_section(
-    section: str, params_path: str | Path | None = DEFAULT_PARAMS, overrides: dict[str, Any] | None = None
-):
+def load_section(section: str, params_path: ParamsSource = DEFAULT_PARAMS, overrides: dict[str, Any] | None = None):
     """One stage's config: defaults <- preset (train) <- params.yaml section <- overrides."""
     cls = SECTIONS[section]
     from_file = read_params_file(params_path).get(section) or {}
     if not isinstance(from_file, dict):
-        raise ConfigError(f"{params_path}: section '{section}' must be a mapping")
+        where = "params" if isinstance(params_path, dict) else params_path
+        raise ConfigError(f"{where}: section '{section}' must be a mapping")
     overrides = overrides or {}
     values: dict[str, Any] = {}
     if section == "train":
@@ -584,8 +603,36 @@ def load_section(
     return build(cls, values, section)
 
 
-def load_params(params_path: str | Path = DEFAULT_PARAMS) -> Params:
+def load_params(params_path: ParamsSource = DEFAULT_PARAMS) -> Params:
     return Params(**{name: load_section(name, params_path) for name in SECTIONS})
+
+
+def with_overrides(params: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """params.yaml's mapping with dotted overrides applied, as `dvc exp run -S train.steps=200`
+    does: {"train.steps": 200, "train.augment.hflip": False}. A key outside a known section is an
+    error, so a typo cannot be dropped on the way to production."""
+    out = copy.deepcopy(params)
+    for dotted, value in overrides.items():
+        section, *path = dotted.split(".")
+        if section not in SECTIONS or not path:
+            raise ConfigError(
+                f"override {dotted!r}: name a key inside a section, e.g. train.steps; sections: {sorted(SECTIONS)}"
+            )
+        node = out.setdefault(section, {})
+        for key in [*path[:-1]]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = value
+    return out
+
+
+def resolve_params(params: ParamsSource, overrides: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """Every section, checked and complete (presets and defaults filled in): what each stage will
+    run with, so that a bad value fails before any work starts."""
+    merged = with_overrides(read_params_file(params), overrides or {})
+    unknown = sorted(set(merged) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(f"params: unknown section(s) {unknown}; known sections: {sorted(SECTIONS)}")
+    return {name: dataclasses.asdict(load_section(name, merged)) for name in SECTIONS}
 
 
 def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -18,24 +18,24 @@ from PIL import Image
 
 from gig_core.config import GenerateConfig
 from gig_core.errors import GigError
+from gig_core.layout import TrainOutputs
 from gig_core.registry.loading import NotAGigModel, is_model_uri, load_generator
 from gig_core.registry.pyfunc import GeneratorPyfunc
 from gig_core.sampling import GeneratorBundle, labelled_grid, save_png
-from gig_core.training.trainer import GENERATOR_FILE
 
 
 def load_bundle(model: str, tracking_uri: str) -> GeneratorBundle:
     """A GIG generator from a train output (folder or .pt), a models:/ or runs:/ URI or an MLflow model folder,
     read weights-only."""
     path = Path(model)
-    if path.is_dir() and (path / GENERATOR_FILE).is_file():
-        path = path / GENERATOR_FILE
+    if path.is_dir() and TrainOutputs(path).generator.is_file():
+        path = TrainOutputs(path).generator
     if path.suffix == ".pt" and path.is_file():
         return GeneratorBundle.load(path)
     if is_model_uri(model) or (path / "MLmodel").is_file():
         return load_generator(model, tracking_uri)
     raise FileNotFoundError(f"no model at {model!r}: give a models:/NAME@ALIAS URI, an MLflow model folder or a "
-                            f"train output (a folder with {GENERATOR_FILE}, or the file)")
+                            f"train output (a folder with generator.pt, or the file)")
 
 
 def load_predict(model: str, tracking_uri: str,

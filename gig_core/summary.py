@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from gig_core.config import load_params
+from gig_core.layout import EvaluateOutputs, TrainOutputs
 
 
 def _variety(metrics: dict) -> str:
@@ -30,20 +31,19 @@ def print_summary(params_path: str = "params.yaml") -> None:
     import mlflow
     from mlflow import MlflowClient
 
-    from gig_core.evaluation.evaluate import METRICS_FILE
-    from gig_core.registry.register import REGISTRATION_FILE
-    from gig_core.training.trainer import GRID_FILE, SUMMARY_FILE
+    from gig_core.registry.register import Registration
+
 
     params = load_params(params_path)
-    train = json.loads((Path(params.train.out_dir) / SUMMARY_FILE).read_text())
-    metrics = json.loads((Path(params.evaluate.out_dir) / METRICS_FILE).read_text())
-    registration = json.loads((Path(params.register.out_dir) / REGISTRATION_FILE).read_text())
+    train = json.loads(TrainOutputs(params.train.out_dir).summary.read_text())
+    metrics = json.loads(EvaluateOutputs(params.evaluate.out_dir).metrics.read_text())
+    registration = Registration.read(params.register.out_dir)
     mlflow.set_tracking_uri(params.register.tracking_uri)
-    version = MlflowClient().get_model_version(registration["model_name"], registration["version"])
+    version = MlflowClient().get_model_version(registration.model_name, registration.version)
     rows = ", ".join(train["grid_rows"]) or "unconditional"
     print(f"""
 GIG demo done.
-  sample grid : {Path(params.train.out_dir) / GRID_FILE}  (one row per articleType: {rows})
+  sample grid : {TrainOutputs(params.train.out_dir).grid}  (one row per articleType: {rows})
   loss curves : dvc plots show  (data: {params.train.out_dir}/losses.csv)
   metrics     : {fid_line(metrics, params.evaluate.confidence)}
                 KID {metrics["kid_mean"]:.4f} +/- {metrics["kid_std"]:.4f}  precision {metrics["precision"]:.3f}  \
@@ -52,7 +52,7 @@ recall {metrics["recall"]:.3f}  (dvc metrics show)
   evaluation  : {Path(params.evaluate.out_dir) / "report.html"}  (per-class FID, conditional accuracy, \
 memorization {metrics["memorized_share"]:.1%} copies)
   model       : {version.name} version {version.version}, aliases {sorted(version.aliases)}  \
-[{registration["promotion"]["reason"]}]
+[{registration.promotion["reason"]}]
   MLflow UI   : .venv/bin/mlflow ui --backend-store-uri {params.register.tracking_uri}   then open http://127.0.0.1:5000
   generate    : .venv/bin/gig generate -n 16 --attr articleType=Tshirts --attr baseColour=Blue --out grid.png
   serve       : .venv/bin/gig serve   (models:/{version.name}@champion on http://127.0.0.1:5001/invocations)

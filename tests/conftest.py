@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,7 +72,7 @@ class TinyRun:
         values = dict(
             train_dir=self.train.out_dir, evaluate_dir=self.evaluate.out_dir, out_dir=str(registry / "register"),
             tracking_uri=f"sqlite:///{registry / 'mlflow.db'}", artifact_dir=str(registry / "artifacts"),
-            catalog_dvc_file=str(registry / "missing.dvc"),
+            catalog_dvc_file=str(registry / "missing.dvc"), ingest_dir=self.ingest.out_dir,
             min_within_class_diversity=0.0,  # these tests are about the FID rule; the veto has its own tests
             min_first_champion_precision=0.0,  # and so has the first champion's floor
         )
@@ -110,6 +111,20 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def start_server(args: list[str], log: Path, **popen) -> subprocess.Popen:
+    """A long-lived server process writing to a log file: a pipe nobody reads fills up after
+    64 KB of access log lines and then blocks the server mid-request."""
+    with open(log, "w") as handle:
+        server = subprocess.Popen(args, stdout=handle, stderr=subprocess.STDOUT, text=True, **popen)
+    server.log_path = log
+    return server
+
+
+def server_output(server: subprocess.Popen) -> str:
+    log = getattr(server, "log_path", None)
+    return (log.read_text() if log else server.stdout.read())[-3000:]
+
+
 def wait_for_http(url: str, server, what: str, timeout_s: float = 120) -> None:
     """Poll a local server's health URL until it answers 200; fail with its output if it dies or stalls."""
     import time
@@ -123,7 +138,7 @@ def wait_for_http(url: str, server, what: str, timeout_s: float = 120) -> None:
                     return
         except OSError:
             pass
-        assert server.poll() is None, server.stdout.read()[-3000:]
+        assert server.poll() is None, server_output(server)
         assert time.monotonic() < deadline, f"{what} did not come up in {timeout_s:.0f} s"
         time.sleep(0.5)
 

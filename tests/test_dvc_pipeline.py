@@ -96,6 +96,12 @@ def test_dvc_repro_runs_everything_once_then_only_what_changed(tmp_path, tiny_ca
     assert "fid" in client.get_run(challenger.run_id).data.metrics
     logged = [a.path for a in client.list_artifacts(challenger.run_id, "evaluation")]
     assert "evaluation/report.html" in logged and "evaluation/report" in logged  # the report, in MLflow
+    # Lineage: DVC's hash of data/ and the catalog's content hash on the version, the catalog as its input.
+    data_md5 = yaml.safe_load((project / "data.dvc").read_text())["outs"][0]["md5"]
+    assert challenger.tags["catalog_dvc_md5"] == data_md5 and challenger.tags["family"] == "hcgan"
+    dataset = client.get_run(challenger.run_id).inputs.dataset_inputs[0].dataset
+    assert dataset.name == "catalog" and challenger.tags["catalog_sha256"].startswith(dataset.digest)
+    assert "GIG demo done" in _run([str(project / ".venv" / "bin" / "gig"), "summary"], project)
 
     # The DVC remote on S3 (moto over HTTP): push, lose the cache and every cached output, pull back.
     import boto3

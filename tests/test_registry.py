@@ -88,15 +88,15 @@ def registry(tiny_run, candidates, tmp_path_factory):
 
 def test_first_version_becomes_champion(registry):
     _, (first, _, _) = registry
-    assert first["version"] == "1" and first["aliases"] == ["challenger", "champion"]
-    assert first["promotion"]["reason"] == "no champion yet"
+    assert first.version == "1" and first.aliases == ["challenger", "champion"]
+    assert first.promotion["reason"] == "no champion yet"
 
 
 def test_better_challenger_is_promoted_against_the_rescored_champion(registry, candidates):
     _, (_, second, _) = registry
     _, worse, _ = candidates
-    promotion = second["promotion"]
-    assert promotion["promote"] and second["aliases"] == ["challenger", "champion"]
+    promotion = second.promotion
+    assert promotion["promote"] and second.aliases == ["challenger", "champion"]
     # v1 recorded FID 0.0; the rule used its real score on the same reference set instead.
     assert promotion["champion_fid"] == pytest.approx(worse["fid"], rel=1e-6)
     assert promotion["champion_version"] == "1"
@@ -104,12 +104,12 @@ def test_better_challenger_is_promoted_against_the_rescored_champion(registry, c
 
 def test_worse_challenger_is_not_promoted(registry):
     root, (_, _, third) = registry
-    assert third["version"] == "3" and not third["promotion"]["promote"]
-    assert third["aliases"] == ["challenger"]
+    assert third.version == "3" and not third.promotion["promote"]
+    assert third.aliases == ["challenger"]
     client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
     assert client.get_model_version_by_alias("gig-generator", "champion").version == 2
     assert client.get_model_version_by_alias("gig-generator", "challenger").version == 3
-    run = client.get_run(third["run_id"])
+    run = client.get_run(third.run_id)
     assert run.data.tags["promoted"] == "False"
     assert "champion_fid_rescored" in run.data.metrics and "train.steps" in run.data.params
 
@@ -185,7 +185,7 @@ def test_mlflow_models_serve_answers_with_pngs(registry, tmp_path):
     import os
     import urllib.request
 
-    from tests.conftest import _free_port, wait_for_http
+    from tests.conftest import _free_port, start_server, wait_for_http
 
     root, _ = registry
     port = _free_port()
@@ -194,7 +194,7 @@ def test_mlflow_models_serve_answers_with_pngs(registry, tmp_path):
         "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
     }  # its uvicorn
-    server = subprocess.Popen(
+    server = start_server(
         [
             sys.executable,
             "-m",
@@ -212,11 +212,9 @@ def test_mlflow_models_serve_answers_with_pngs(registry, tmp_path):
             "--workers",
             "1",
         ],
+        tmp_path / "models-serve.log",
         env=env,
         cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
     )
     try:
         wait_for_http(f"http://127.0.0.1:{port}/ping", server, "mlflow models serve")
@@ -271,6 +269,8 @@ def test_racing_register_steps_leave_one_champion(tiny_run, candidates, tmp_path
             base.artifact_dir,
             "--catalog-dvc-file",
             base.catalog_dvc_file,
+            "--ingest-dir",
+            base.ingest_dir,
         ]
 
     racers = [
@@ -321,22 +321,22 @@ def test_register_vetoes_a_challenger_that_ignores_z(tiny_run, tmp_path):
     assert json.loads((evaluate_dir / "metrics.json").read_text())["within_class_diversity"] == 0.0
 
     first = register(tiny_run.register_config(tmp_path), progress=False)  # the tiny trained generator
-    assert first["aliases"] == ["challenger", "champion"]
+    assert first.aliases == ["challenger", "champion"]
     second = register(
         tiny_run.register_config(
             tmp_path, min_within_class_diversity=0.3, train_dir=str(train_dir), evaluate_dir=str(evaluate_dir)
         ),
         progress=False,
     )
-    promotion = second["promotion"]
-    assert not promotion["promote"] and second["aliases"] == ["challenger"]
+    promotion = second.promotion
+    assert not promotion["promote"] and second.aliases == ["challenger"]
     assert promotion["reason"].startswith(
         "within-class diversity 0.000 is below register.min_within_class_diversity 0.3"
     )
     assert promotion["within_class_diversity"] == 0.0
     client = MlflowClient(tracking_uri=tiny_run.register_config(tmp_path).tracking_uri)
     assert client.get_model_version_by_alias("gig-generator", "champion").version == 1
-    assert "within-class diversity" in client.get_run(second["run_id"]).data.tags["promotion_reason"]
+    assert "within-class diversity" in client.get_run(second.run_id).data.tags["promotion_reason"]
 
 
 def test_an_untrained_model_does_not_become_the_first_champion(tiny_run, tmp_path):
@@ -376,8 +376,8 @@ def test_an_untrained_model_does_not_become_the_first_champion(tiny_run, tmp_pat
         ),
         progress=False,
     )
-    promotion = result["promotion"]
-    assert not promotion["promote"] and result["aliases"] == ["challenger"]
+    promotion = result.promotion
+    assert not promotion["promote"] and result.aliases == ["challenger"]
     assert promotion["reason"].startswith("no champion yet, but precision 0.")
     assert "below register.min_first_champion_precision 1.0" in promotion["reason"]
 

@@ -8,6 +8,7 @@ import pytest
 
 from gig_core.config import IngestConfig
 from gig_core.data.ingest import ingest_catalog
+from gig_core.data.lineage import read_lineage, sha256_file
 from gig_core.data.sources import CatalogError, read_uri
 from tests.bad_catalog import build_bad_catalog
 from tests.conftest import upload_tree
@@ -79,3 +80,29 @@ def test_s3_reads_retry_5xx_with_backoff(monkeypatch):
         assert _FlakyS3.requests == 3
     finally:
         server.shutdown()
+
+
+def test_lineage_names_the_catalog_by_content_and_the_s3_versions_it_came_from(s3_endpoint, tiny_catalog, tmp_path):
+    import boto3
+
+    client = boto3.client("s3")
+    client.create_bucket(Bucket="versioned")
+    client.put_bucket_versioning(Bucket="versioned", VersioningConfiguration={"Status": "Enabled"})
+    upload_tree(tiny_catalog, "versioned", "tiny")
+    ingest_catalog(IngestConfig(source=str(tiny_catalog), out_dir=str(tmp_path / "local")), progress=False)
+    ingest_catalog(IngestConfig(source="s3://versioned/tiny/", out_dir=str(tmp_path / "s3")), progress=False)
+    local, first = read_lineage(tmp_path / "local"), read_lineage(tmp_path / "s3")
+    table = client.head_object(Bucket="versioned", Key="tiny/styles.csv")
+    assert first["catalog_sha256"] == local["catalog_sha256"] == sha256_file(tmp_path / "s3" / "catalog.parquet")
+    assert first["table_etag"] == table["ETag"].strip('"') and first["table_version_id"] == table["VersionId"]
+    assert first["source"] == "s3://versioned/tiny/" and first["source_objects"] == len(list(tiny_catalog.rglob("*.*")))
+    assert "table_etag" not in local and local["table_sha256"] == first["table_sha256"]
+
+    photos = sorted((tiny_catalog / "images").glob("*.jpg"))
+    client.put_object(Bucket="versioned", Key=f"tiny/images/{photos[0].name}", Body=photos[1].read_bytes())
+    client.put_object(Bucket="versioned", Key="tiny/styles.csv", Body=(tiny_catalog / "styles.csv").read_bytes())
+    ingest_catalog(IngestConfig(source="s3://versioned/tiny/", out_dir=str(tmp_path / "s3")), progress=False)
+    second = read_lineage(tmp_path / "s3")
+    assert second["catalog_sha256"] != first["catalog_sha256"]  # a photo changed (now a duplicate, quarantined)
+    assert second["source_etags_sha256"] != first["source_etags_sha256"]
+    assert second["table_version_id"] != first["table_version_id"] and second["table_sha256"] == first["table_sha256"]

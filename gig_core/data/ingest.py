@@ -24,15 +24,13 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from gig_core.atomic import atomic_dir
+from gig_core.atomic import atomic_dir, write_json
 from gig_core.config import IngestConfig
+from gig_core.data.lineage import catalog_lineage
 from gig_core.data.sources import CatalogError, ImageAddress, RefusedReference, open_source, read_uri
 from gig_core.data.validation import ImageCheck, ImageLimits, check_image_bytes
+from gig_core.layout import IngestOutputs
 
-CATALOG_FILE = "catalog.parquet"
-QUARANTINE_FILE = "quarantine.csv"
-SUMMARY_FILE = "ingest.json"
-INDEX_FILE = "source_index.parquet"
 BLOB_DIR = "blobs"
 FACT_COLUMNS = ["sha256", "width", "height", "format", "mode", "orientation"]
 
@@ -93,7 +91,7 @@ def read_table(data: bytes, name: str) -> tuple[pd.DataFrame, list[tuple[int, st
 
 def _previous_accepted(out_dir: Path) -> int | None:
     """Accepted rows of the previous run's output, or None when there is none."""
-    path = out_dir / SUMMARY_FILE
+    path = IngestOutputs(out_dir).summary
     if not path.is_file():
         return None
     return int(json.loads(path.read_text()).get("accepted", 0))
@@ -115,7 +113,7 @@ def check_catalog_size(accepted: int, previous: int | None, min_kept_fraction: f
 
 
 def _previous_index(out_dir: Path) -> dict[str, dict]:
-    path = out_dir / INDEX_FILE
+    path = IngestOutputs(out_dir).source_index
     if not path.is_file():
         return {}
     index = pd.read_parquet(path)
@@ -142,7 +140,8 @@ def _duplicate_reason(kept: dict, row: dict, attributes: list[str]) -> str:
 def ingest_catalog(config: IngestConfig, progress: bool = True) -> dict:
     """Validate the catalog at config.source and write the stage outputs atomically."""
     source = open_source(config.source, config.table_file)
-    table, malformed = read_table(source.read_table_bytes(), source.table_name)
+    table_bytes = source.read_table_bytes()
+    table, malformed = read_table(table_bytes, source.table_name)
     needed = [config.id_column, *config.required_attributes]
     needed += [c for c in (config.image_column, config.name_column) if c]
     missing_columns = [c for c in needed if c not in table.columns]
@@ -238,13 +237,13 @@ def ingest_catalog(config: IngestConfig, progress: bool = True) -> dict:
         if summary["quarantined_fraction"] > config.max_quarantine_fraction:
             rejected = out_dir.with_name(f"{out_dir.name}.rejected")
             with atomic_dir(rejected) as bad:
-                report.to_csv(bad / QUARANTINE_FILE, index=False)
-                (bad / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+                report.to_csv(IngestOutputs(bad).quarantine, index=False)
+                IngestOutputs(bad).summary.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
             raise CatalogError(
                 f"{summary['quarantined']} of {total} rows ({summary['quarantined_fraction']:.1%}) were quarantined, "
                 f"over max_quarantine_fraction={config.max_quarantine_fraction:.1%}: the export looks broken, so this "
-                f"run stops here. Reasons: {summary['reasons']}. Report: {rejected / QUARANTINE_FILE}; previous "
-                f"outputs kept."
+                f"run stops here. Reasons: {summary['reasons']}. Report: {IngestOutputs(rejected).quarantine}; "
+                f"previous outputs kept."
             )
 
         shrunk = check_catalog_size(len(accepted), _previous_accepted(out_dir), config.min_kept_fraction)
@@ -258,20 +257,23 @@ def ingest_catalog(config: IngestConfig, progress: bool = True) -> dict:
         columns = ["id", "image", "name", *FACT_COLUMNS, *attributes]
         catalog = pd.DataFrame(accepted, columns=columns)
         catalog[["width", "height", "orientation"]] = catalog[["width", "height", "orientation"]].astype("int64")
-        catalog.to_parquet(tmp / CATALOG_FILE, index=False)
-        report.to_csv(tmp / QUARANTINE_FILE, index=False)
+        catalog.to_parquet(IngestOutputs(tmp).catalog, index=False)
+        report.to_csv(IngestOutputs(tmp).quarantine, index=False)
         index = pd.DataFrame(
             [{"uri": a.uri, "stamp": a.stamp, **asdict(checks[a.uri])} for a in addresses if a.stamp is not None],
             columns=["uri", "stamp", *[f.name for f in fields(ImageCheck)]],
         )
-        index.to_parquet(tmp / INDEX_FILE, index=False)
-        (tmp / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        index.to_parquet(IngestOutputs(tmp).source_index, index=False)
+        IngestOutputs(tmp).summary.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        lineage = catalog_lineage(tmp, source.describe(), source.table_name, table_bytes, source.table_version(),
+                                  listing)
+        write_json(IngestOutputs(tmp).lineage, lineage)
     return {**summary, **work}
 
 
 def read_catalog(ingest_dir: str | Path) -> pd.DataFrame:
     """Accepted rows of an ingest output; photos are at blob_path(ingest_dir, sha256)."""
-    return pd.read_parquet(Path(ingest_dir) / CATALOG_FILE)
+    return pd.read_parquet(IngestOutputs(ingest_dir).catalog)
 
 
 def blob_path(ingest_dir: str | Path, sha256: str) -> Path:

@@ -31,11 +31,10 @@ from tqdm import tqdm
 from gig_core.atomic import atomic_dir
 from gig_core.config import PreprocessConfig
 from gig_core.data.ingest import BLOB_DIR, read_catalog
+from gig_core.layout import PreprocessOutputs
 from gig_core.torch_files import read_torch_file
 
 SPLITS = ("train", "heldout")
-VOCAB_FILE = "vocab.json"
-SUMMARY_FILE = "preprocess.json"
 WHITE = (255, 255, 255)
 CHUNK = 256
 SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
@@ -193,11 +192,11 @@ def load_split(data_dir: str | Path, split: str) -> TensorSplit:
 
 
 def load_vocab(data_dir: str | Path) -> dict[str, list[str]]:
-    return json.loads((Path(data_dir) / VOCAB_FILE).read_text())
+    return json.loads(PreprocessOutputs(data_dir).vocab.read_text())
 
 
 def load_summary(data_dir: str | Path) -> dict:
-    return json.loads((Path(data_dir) / SUMMARY_FILE).read_text())
+    return json.loads(PreprocessOutputs(data_dir).summary.read_text())
 
 
 def preprocess_catalog(config: PreprocessConfig, progress: bool = True) -> dict:
@@ -239,6 +238,6 @@ def preprocess_catalog(config: PreprocessConfig, progress: bool = True) -> dict:
         fingerprint.update(json.dumps([config.resolution, vocab], sort_keys=True).encode())
         summary["fingerprint"] = fingerprint.hexdigest()
         summary["class_counts"] = {a: catalog[a].value_counts().sort_index().to_dict() for a in config.label_attributes}
-        (out / VOCAB_FILE).write_text(json.dumps(vocab, indent=2) + "\n")
-        (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        PreprocessOutputs(out).vocab.write_text(json.dumps(vocab, indent=2) + "\n")
+        PreprocessOutputs(out).summary.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return summary

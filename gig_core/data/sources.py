@@ -68,6 +68,9 @@ class LocalSource:
             raise CatalogError(f"catalog table not found: {self.table}")
         return self.table.read_bytes()
 
+    def table_version(self) -> dict[str, str]:
+        return {}  # a folder has no version of its own; DVC's hash of it is the local lineage
+
     def address(self, ref: str, listing: dict | None = None) -> ImageAddress:
         if ref.startswith("s3://"):
             return S3Source.address_of_uri(ref)
@@ -97,10 +100,19 @@ class S3Source:
         return f"s3://{self.bucket}/{self.table_key}"
 
     def read_table_bytes(self) -> bytes:
+        client = s3_client()
         try:
-            return read_uri(f"s3://{self.bucket}/{self.table_key}")
-        except FileNotFoundError:
+            response = client.get_object(Bucket=self.bucket, Key=self.table_key)
+        except (client.exceptions.NoSuchKey, client.exceptions.NoSuchBucket):
             raise CatalogError(f"catalog table not found: s3://{self.bucket}/{self.table_key}") from None
+        self._table_version = {"table_etag": response["ETag"].strip('"')}
+        if response.get("VersionId") not in (None, "null"):
+            self._table_version["table_version_id"] = response["VersionId"]
+        return response["Body"].read()
+
+    def table_version(self) -> dict[str, str]:
+        """The ETag (and version id, in a versioned bucket) of the table as read_table_bytes read it."""
+        return dict(getattr(self, "_table_version", {}))
 
     def listing(self) -> dict[str, str]:
         """key -> 'size:etag' for every object under the prefix, in one paginated listing."""

@@ -26,10 +26,7 @@ from gig_core.evaluation.inputs import EvaluationInputs
 from gig_core.evaluation.metrics import check_metric_names, compute_metrics
 from gig_core.evaluation.metrics.result import MetricResult
 from gig_core.evaluation.sources import SampleSource, open_sample_source
-
-METRICS_FILE = "metrics.json"
-CONFIG_FILE = "evaluate_config.json"
-FEATURES_FILE = "sample_features.pt"
+from gig_core.layout import EvaluateOutputs
 
 
 def attribute_rows(split: TensorSplit, vocab: dict[str, list[str]]) -> list[dict[str, str]]:
@@ -166,24 +163,25 @@ def evaluate(config: EvaluateConfig, progress: bool = True) -> dict:
     source = open_sample_source(config, reference.resolution)
     evaluation = reference.score(source)
     out = Path(config.out_dir)
-    with atomic_file(out / FEATURES_FILE) as handle:
+    files = EvaluateOutputs(out)
+    with atomic_file(files.sample_features) as handle:
         torch.save(evaluation.inputs.fake, handle)
     if config.report:
         from gig_core.evaluation.report import write_report
 
         write_report(evaluation, reference, out)
-    write_json(out / CONFIG_FILE, asdict(config))
+    write_json(files.config, asdict(config))
     if config.headline_file:
         write_json(config.headline_file, headline_metrics(evaluation.result.values))
-    write_json(out / METRICS_FILE, evaluation.result.values)  # last: its presence means the rest is complete
+    write_json(files.metrics, evaluation.result.values)  # last: its presence means the rest is complete
     return evaluation.result.values
 
 
 def load_sample_features(evaluate_dir: str | Path) -> torch.Tensor:
     """(M, F) features of the samples an evaluation scored."""
-    return torch.load(Path(evaluate_dir) / FEATURES_FILE, map_location="cpu", weights_only=True)
+    return torch.load(EvaluateOutputs(evaluate_dir).sample_features, map_location="cpu", weights_only=True)
 
 
 def load_evaluate_config(evaluate_dir: str | Path) -> EvaluateConfig:
     """The exact config an evaluation ran with, to score another model the same way."""
-    return build(EvaluateConfig, json.loads((Path(evaluate_dir) / CONFIG_FILE).read_text()), "evaluate")
+    return build(EvaluateConfig, json.loads(EvaluateOutputs(evaluate_dir).config.read_text()), "evaluate")

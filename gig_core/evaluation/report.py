@@ -16,10 +16,9 @@ from PIL import Image
 
 from gig_core.atomic import atomic_file
 from gig_core.evaluation.inputs import class_indices
+from gig_core.layout import EvaluateOutputs
 from gig_core.sampling import grid_image, save_png
 
-REPORT_FILE = "report.html"
-FIGURES_DIR = "report"
 PER_ROW = 8
 CELLS_SHOWN = 24  # cells whose samples and real photos the per-cell table shows inline
 
@@ -239,7 +238,7 @@ def write_report(evaluation, reference, out_dir: str | Path) -> Path:
         )
     sections = []
     for key, (caption, image) in figures.items():
-        save_png(image, out / FIGURES_DIR / f"{key}.png")
+        save_png(image, EvaluateOutputs(out).figures / f"{key}.png")
         sections.append(
             f"<figure id={key}><img src='{_png_data_uri(image)}' alt='{html.escape(key)}'>"
             f"<figcaption>{html.escape(caption)}</figcaption></figure>"
@@ -281,7 +280,7 @@ can sit below the raw estimate; two samples of one distribution get an interval 
 <h2>Figures</h2>{"".join(sections)}
 </body></html>
 """
-    path = out / REPORT_FILE
+    path = EvaluateOutputs(out).report
     with atomic_file(path, "w") as handle:
         handle.write(page)
     return path

@@ -13,11 +13,10 @@ from PIL import Image, UnidentifiedImageError
 from gig_core.config import EvaluateConfig
 from gig_core.data.preprocess import square_resize, to_rgb
 from gig_core.errors import GigError
+from gig_core.layout import TrainOutputs
 from gig_core.registry.loading import NotAGigModel, is_model_uri, load_generator
 from gig_core.sampling import GeneratorBundle
 from gig_core.torch_files import read_torch_file
-from gig_core.training.checkpoint import CHECKPOINT_FILE
-from gig_core.training.trainer import GENERATOR_FILE
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
 
@@ -42,7 +41,7 @@ def load_generator_file(path: Path) -> GeneratorBundle:
         return GeneratorBundle.from_state(state["arch"], state["state_dict"])
     if "ema" in state and "arch" in state:
         return GeneratorBundle.from_state(state["arch"], state["ema"])
-    raise SampleSourceError(f"{path} is neither a {GENERATOR_FILE} nor a {CHECKPOINT_FILE} written by gig train")
+    raise SampleSourceError(f"{path} is neither a generator.pt nor a checkpoint.pt written by gig train")
 
 
 def load_image_folder(folder: Path, resolution: int) -> torch.Tensor:
@@ -74,7 +73,7 @@ def open_sample_source(config: EvaluateConfig, resolution: int) -> SampleSource:
         raise SampleSourceError("give evaluate.samples (a folder) or evaluate.model (a generator), not both")
     if config.samples:
         return SampleSource(f"images in {config.samples}", images=load_image_folder(Path(config.samples), resolution))
-    spec = config.model or str(Path(config.train_dir) / GENERATOR_FILE)
+    spec = config.model or str(TrainOutputs(config.train_dir).generator)
     path = Path(spec)
     if is_model_uri(spec) or (path / "MLmodel").is_file():  # a registered model: its weights, never its code
         try:
@@ -83,10 +82,10 @@ def open_sample_source(config: EvaluateConfig, resolution: int) -> SampleSource:
             raise NotAGigModel(f"{error}; to score another tool's model, write its images to a folder and give "
                                f"--samples DIR") from None
     if path.is_dir():
-        path = path / GENERATOR_FILE
+        path = TrainOutputs(path).generator
     if not path.is_file():
         raise FileNotFoundError(
             f"no generator at {path}: run gig train, or give --model (models:/NAME@ALIAS, a "
-            f"{GENERATOR_FILE} or {CHECKPOINT_FILE}) or --samples DIR"
+            f"generator.pt or checkpoint.pt) or --samples DIR"
         )
     return SampleSource(str(path), bundle=load_generator_file(path))

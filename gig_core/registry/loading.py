@@ -11,14 +11,15 @@ Serving (`mlflow models serve`) always runs the model's code: serve only models 
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import yaml
 
 from gig_core.errors import GigError
 from gig_core.registry.pyfunc import ARTIFACT_KEY
-from gig_core.registry.tracking import check_registry
 from gig_core.sampling import GeneratorBundle
+from gig_core.tracking import check_registry
 
 
 class ModelLoadError(GigError):
@@ -33,30 +34,45 @@ def is_model_uri(spec: str) -> bool:
     return spec.startswith(("models:/", "runs:/"))
 
 
-def download_model(uri: str, tracking_uri: str) -> Path:
-    """The local folder of a models:/ or runs:/ URI, resolved against the configured registry."""
+def download_model(uri: str, tracking_uri: str, folder: Path) -> Path:
+    """Download the MLmodel file and the generator weights of a models:/ or runs:/ URI into `folder`.
+
+    Only those two files: the model also carries gig_core's code and its environment files,
+    which reading weights does not need.
+    """
     import mlflow
     from mlflow.exceptions import MlflowException
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
     check_registry(tracking_uri, must_exist=True)
     mlflow.set_tracking_uri(tracking_uri)
     try:
-        return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+        repository = get_artifact_repository(uri)
+        repository.download_artifacts("MLmodel", str(folder))
+        weights = weights_entry(folder)
+        if weights:
+            repository.download_artifacts(weights, str(folder))
     except MlflowException as error:
         message = " ".join(str(error).split())[:300]
         raise ModelLoadError(f"cannot load {uri} from the registry at {tracking_uri}: {message}") from None
+    return folder
 
 
-def generator_from_folder(folder: Path) -> GeneratorBundle:
-    """The generator of an MLflow model folder written by `gig register`, read weights-only."""
+def weights_entry(folder: Path) -> str | None:
+    """The path of GIG's weights file inside an MLflow model folder, as its MLmodel names it."""
     mlmodel = folder / "MLmodel"
     if not mlmodel.is_file():
         raise ModelLoadError(f"{folder}: not an MLflow model folder (no MLmodel file)")
     artifacts = (
         (yaml.safe_load(mlmodel.read_text()) or {}).get("flavors", {}).get("python_function", {}).get("artifacts")
     )
-    entry = (artifacts or {}).get(ARTIFACT_KEY) or {}
-    weights = folder / entry["path"] if "path" in entry else None
+    return ((artifacts or {}).get(ARTIFACT_KEY) or {}).get("path")
+
+
+def generator_from_folder(folder: Path) -> GeneratorBundle:
+    """The generator of an MLflow model folder written by `gig register`, read weights-only."""
+    entry = weights_entry(folder)
+    weights = folder / entry if entry else None
     if weights is None or not weights.resolve().is_relative_to(folder.resolve()) or not weights.is_file():
         raise NotAGigModel(
             f"{folder}: an MLflow model without a GIG generator file, so loading it would run its code"
@@ -66,5 +82,7 @@ def generator_from_folder(folder: Path) -> GeneratorBundle:
 
 def load_generator(spec: str, tracking_uri: str) -> GeneratorBundle:
     """A GIG generator from a models:/ or runs:/ URI or an MLflow model folder, without running model code."""
-    folder = download_model(spec, tracking_uri) if is_model_uri(spec) else Path(spec)
-    return generator_from_folder(folder)
+    if not is_model_uri(spec):
+        return generator_from_folder(Path(spec))
+    with tempfile.TemporaryDirectory(prefix="gig-model-") as scratch:
+        return generator_from_folder(download_model(spec, tracking_uri, Path(scratch)))

@@ -10,9 +10,11 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import tempfile
 import time
 import warnings
 from collections.abc import Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import mlflow
@@ -22,11 +24,13 @@ from mlflow.exceptions import MlflowException
 
 from gig_core.atomic import write_json
 from gig_core.config import RegisterConfig, flatten
+from gig_core.data.ingest import read_catalog
+from gig_core.data.lineage import read_lineage
 from gig_core.evaluation.bootstrap import paired_difference_interval
-from gig_core.evaluation.evaluate import METRICS_FILE, ReferenceSet, load_evaluate_config, load_sample_features
+from gig_core.evaluation.evaluate import ReferenceSet, load_evaluate_config, load_sample_features
 from gig_core.evaluation.metrics.fid import frechet_distance
-from gig_core.evaluation.report import FIGURES_DIR, REPORT_FILE
 from gig_core.evaluation.sources import SampleSource
+from gig_core.layout import EvaluateOutputs, RegisterOutputs, TrainOutputs
 from gig_core.registry.loading import load_generator
 from gig_core.registry.promotion import (
     CHALLENGER,
@@ -34,18 +38,16 @@ from gig_core.registry.promotion import (
     ChampionComparison,
     DiversityFloor,
     FirstChampionFloor,
+    PromotionDecision,
     decide_promotion,
 )
 from gig_core.registry.pyfunc import ARTIFACT_KEY, input_example, signature_for
-from gig_core.registry.tracking import check_registry, experiment_id
+from gig_core.registry.requirements import copy_package_code, lock_file, runtime_requirements
 from gig_core.sampling import GeneratorBundle
-from gig_core.training.checkpoint import CHECKPOINT_FILE, load_checkpoint
-from gig_core.training.trainer import GENERATOR_FILE, GRID_FILE, LOSSES_FILE
-from gig_core.training.trainer import SUMMARY_FILE as TRAIN_SUMMARY_FILE
+from gig_core.tracking import check_registry, reopen_training_run
+from gig_core.training.checkpoint import load_checkpoint
 
-REGISTRATION_FILE = "registration.json"
 PROMOTION_ATTEMPTS = 5
-PIP_REQUIREMENTS = ["torch==2.14.1", "torchvision==0.29.1", "mlflow==3.17.2", "pandas==3.1.1", "pillow"]
 
 
 def catalog_dvc_hash(dvc_file: str | Path) -> str:
@@ -134,13 +136,13 @@ def diversity_floor(metrics: dict, config: RegisterConfig, evaluate_dir: Path) -
         return None
     if metrics.get("within_class_cells") == 0:
         raise ValueError(
-            f"{evaluate_dir / METRICS_FILE}: no condition cell has evaluate.min_cell_images real photos, so "
+            f"{EvaluateOutputs(evaluate_dir).metrics}: no condition cell has evaluate.min_cell_images real photos, so "
             f"within-class diversity was not measured and register.min_within_class_diversity cannot be "
             f"checked; lower evaluate.min_cell_images (or set register.min_within_class_diversity: 0)"
         )
     if "within_class_diversity" not in metrics:
         raise ValueError(
-            f"{evaluate_dir / METRICS_FILE} has no within_class_diversity, which "
+            f"{EvaluateOutputs(evaluate_dir).metrics} has no within_class_diversity, which "
             f"register.min_within_class_diversity needs: add within_class_diversity to evaluate.metrics "
             f"and rerun gig evaluate, or set register.min_within_class_diversity: 0 to turn the veto off"
         )
@@ -158,60 +160,130 @@ def first_champion_floor(metrics: dict, config: RegisterConfig, evaluate_dir: Pa
         return None
     if "precision" not in metrics:
         raise ValueError(
-            f"{evaluate_dir / METRICS_FILE} has no precision, which register.min_first_champion_precision "
+            f"{EvaluateOutputs(evaluate_dir).metrics} has no precision, which register.min_first_champion_precision "
             f"needs: add precision_recall to evaluate.metrics and rerun gig evaluate, or set "
             f"register.min_first_champion_precision: 0"
         )
     return FirstChampionFloor(metrics["precision"], config.min_first_champion_precision)
 
 
-def register(config: RegisterConfig, progress: bool = True) -> dict:
+@dataclass(frozen=True)
+class Registration:
+    """What register did, written to registration.json (and read back by `gig summary`)."""
+
+    model_name: str
+    version: str
+    aliases: list[str]
+    run_id: str
+    tracking_uri: str
+    catalog_dvc_md5: str
+    catalog: dict  # lineage.json of the ingest output: content hash and the source's versions
+    promotion: dict
+
+    @classmethod
+    def read(cls, register_dir: str | Path) -> Registration:
+        return cls(**json.loads(RegisterOutputs(register_dir).registration.read_text()))
+
+
+def log_catalog_input(ingest_dir: str, lineage: dict) -> None:
+    """The catalog as the run's dataset input: its rows' schema and profile, named by its content hash."""
+    catalog = read_catalog(ingest_dir)
+    with warnings.catch_warnings():  # MLflow registers its local-path source twice, then says it is ambiguous
+        warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted in multiple ways")
+        dataset = mlflow.data.from_pandas(catalog, source=lineage["source"], name="catalog",
+                                          digest=lineage["catalog_sha256"][:20])
+    mlflow.log_input(dataset, context="training", tags={k: str(v) for k, v in lineage.items()})
+
+
+def version_tags(train_config: dict, metrics: dict, lineage: dict, catalog_hash: str,
+                 decision: PromotionDecision) -> dict[str, str]:
+    """What a person (or the gallery) filters versions by, without opening the run."""
+    tags = {
+        "family": str(train_config.get("model", "")),
+        "resolution": str(train_config.get("resolution", "")),
+        "catalog_sha256": str(lineage.get("catalog_sha256", "")),
+        "catalog_source": str(lineage.get("source", "")),
+        "catalog_dvc_md5": catalog_hash,
+        "promoted": str(decision.promote),
+        "promotion_reason": decision.reason,
+    }
+    for key in ("fid", "within_class_diversity", "precision", "recall"):
+        if isinstance(metrics.get(key), (int, float)):
+            tags[key] = f"{metrics[key]:.4g}"
+    return tags
+
+
+def version_description(train_config: dict, metrics: dict, lineage: dict, catalog_hash: str,
+                        decision: PromotionDecision) -> str:
+    catalog = lineage.get("catalog_sha256", "")[:12] or catalog_hash[:12] or "unrecorded"
+    conditions = ", ".join(train_config.get("condition_on") or []) or "nothing"
+    verdict = "Promoted to champion" if decision.promote else "Not promoted"
+    return (
+        f"{train_config.get('model')} generator, {train_config.get('resolution')} px, {train_config.get('steps')} "
+        f"steps, conditioned on {conditions}; catalog {catalog} from {lineage.get('source', 'an unrecorded source')}; "
+        f"FID {metrics.get('fid', float('nan')):.3f}, within-class diversity "
+        f"{metrics.get('within_class_diversity', float('nan')):.3f}. {verdict}: {decision.reason}"
+    )
+
+
+def log_generator_model(bundle: GeneratorBundle, weights: Path, model_name: str):
+    """The pyfunc model: gig_core's code and the generator's weights inside, requirements from the lock."""
+    requirements = runtime_requirements(lock_file())
+    with tempfile.TemporaryDirectory() as scratch, warnings.catch_warnings():
+        # MLflow warns that pip requirements cannot be checked offline; the pins are the lock's.
+        warnings.filterwarnings("ignore", message=".*(Failed to resolve installed pip version|infer).*")
+        return mlflow.pyfunc.log_model(
+            name="generator",
+            python_model=str(Path(__file__).with_name("model_code.py")),
+            code_paths=[str(copy_package_code(Path(scratch)))],
+            artifacts={ARTIFACT_KEY: str(weights)},
+            signature=signature_for(bundle),
+            input_example=input_example(bundle),
+            pip_requirements=requirements,
+            registered_model_name=model_name,
+        )
+
+
+def register(config: RegisterConfig, progress: bool = True) -> Registration:
     check_registry(config.tracking_uri)
     mlflow.set_tracking_uri(config.tracking_uri)
     client = MlflowClient()
-    train_dir, evaluate_dir = Path(config.train_dir), Path(config.evaluate_dir)
-    metrics = json.loads((evaluate_dir / METRICS_FILE).read_text())
-    train_config = load_checkpoint(train_dir / CHECKPOINT_FILE)["config"]
-    eval_config = load_evaluate_config(evaluate_dir)
+    train_files, evaluate_files = TrainOutputs(config.train_dir), EvaluateOutputs(config.evaluate_dir)
+    metrics = json.loads(evaluate_files.metrics.read_text())
+    train_config = load_checkpoint(train_files.checkpoint)["config"]
+    eval_config = load_evaluate_config(config.evaluate_dir)
     if eval_config.samples or eval_config.model:
         raise ValueError(
-            f"{evaluate_dir} scored {eval_config.samples or eval_config.model}, not the train output in "
-            f"{train_dir}; register needs `gig evaluate` of the model it registers"
+            f"{config.evaluate_dir} scored {eval_config.samples or eval_config.model}, not the train output in "
+            f"{config.train_dir}; register needs `gig evaluate` of the model it registers"
         )
-    bundle = GeneratorBundle.load(train_dir / GENERATOR_FILE)
-    diversity = diversity_floor(metrics, config, evaluate_dir)
-    first_floor = first_champion_floor(metrics, config, evaluate_dir)
-    catalog_hash = catalog_dvc_hash(config.catalog_dvc_file)
+    bundle = GeneratorBundle.load(train_files.generator)
+    diversity = diversity_floor(metrics, config, Path(config.evaluate_dir))
+    first_floor = first_champion_floor(metrics, config, Path(config.evaluate_dir))
+    catalog_hash = catalog_dvc_hash(config.catalog_dvc_file) if config.catalog_dvc_file else ""
+    lineage = read_lineage(config.ingest_dir) if config.ingest_dir else {}
 
-    train_summary = json.loads((train_dir / TRAIN_SUMMARY_FILE).read_text())
-    if train_summary.get("mlflow_run_id") and train_summary.get("mlflow_tracking_uri") == config.tracking_uri:
-        run_context = mlflow.start_run(run_id=train_summary["mlflow_run_id"])  # the run with the per-step metrics
-    else:
-        run_context = mlflow.start_run(experiment_id=experiment_id(config.experiment, config.artifact_dir))
+    train_summary = json.loads(train_files.summary.read_text())
+    run_context = reopen_training_run(
+        train_summary.get("mlflow_run_id", ""), train_summary.get("mlflow_tracking_uri", ""), config.tracking_uri,
+        config.experiment, config.artifact_dir,
+    )
     with run_context as run:
         mlflow.log_params({f"train.{k}": v for k, v in flatten(train_config).items()})
         mlflow.log_params({f"evaluate.{k}": v for k, v in flatten(eval_config.__dict__).items()})
         mlflow.log_metrics(scalar_metrics(metrics))
-        mlflow.set_tags(
-            {"catalog_dvc_md5": catalog_hash, "reference_fingerprint": metrics.get("reference_fingerprint", "")}
-        )
-        mlflow.log_artifact(str(train_dir / GRID_FILE), artifact_path="samples")
-        mlflow.log_artifact(str(train_dir / LOSSES_FILE), artifact_path="training")
-        if (evaluate_dir / REPORT_FILE).is_file():
-            mlflow.log_artifact(str(evaluate_dir / REPORT_FILE), artifact_path="evaluation")
-            mlflow.log_artifacts(str(evaluate_dir / FIGURES_DIR), artifact_path=f"evaluation/{FIGURES_DIR}")
-        with warnings.catch_warnings():
-            # MLflow warns that pip requirements cannot be checked offline; the pins are ours.
-            warnings.filterwarnings("ignore", message=".*(Failed to resolve installed pip version|infer).*")
-            info = mlflow.pyfunc.log_model(
-                name="generator",
-                python_model=str(Path(__file__).with_name("model_code.py")),
-                artifacts={ARTIFACT_KEY: str(train_dir / GENERATOR_FILE)},
-                signature=signature_for(bundle),
-                input_example=input_example(bundle),
-                pip_requirements=PIP_REQUIREMENTS,
-                registered_model_name=config.model_name,
-            )
+        mlflow.set_tags({
+            "catalog_dvc_md5": catalog_hash, "reference_fingerprint": metrics.get("reference_fingerprint", ""),
+            **{f"catalog.{k}": str(v) for k, v in lineage.items()},
+        })
+        if lineage:
+            log_catalog_input(config.ingest_dir, lineage)
+        mlflow.log_artifact(str(train_files.grid), artifact_path="samples")
+        mlflow.log_artifact(str(train_files.losses), artifact_path="training")
+        if evaluate_files.report.is_file():
+            mlflow.log_artifact(str(evaluate_files.report), artifact_path="evaluation")
+            mlflow.log_artifacts(str(evaluate_files.figures), artifact_path=f"evaluation/{evaluate_files.figures.name}")
+        info = log_generator_model(bundle, train_files.generator, config.model_name)
         version = str(info.registered_model_version)
         client.set_registered_model_alias(config.model_name, CHALLENGER, version)
 
@@ -222,7 +294,7 @@ def register(config: RegisterConfig, progress: bool = True) -> dict:
                 comparison = None
                 if champion is not None and (diversity is None or diversity.passed):  # a vetoed one needs no re-scoring
                     reference = reference or ReferenceSet(eval_config, progress)
-                    comparison = compare_with_champion(*champion, reference, evaluate_dir)
+                    comparison = compare_with_champion(*champion, reference, Path(config.evaluate_dir))
                 decision = decide_promotion(metrics["fid"], comparison, config.promotion_margin, diversity, first_floor)
                 if not decision.promote or champion_version(client, config.model_name) == (
                     champion[0] if champion else None
@@ -245,15 +317,15 @@ def register(config: RegisterConfig, progress: bool = True) -> dict:
             )
         mlflow.set_tags({"promoted": str(decision.promote), "promotion_reason": decision.reason})
 
+    for key, value in version_tags(train_config, metrics, lineage, catalog_hash, decision).items():
+        client.set_model_version_tag(config.model_name, version, key, value)
+    client.update_model_version(config.model_name, version,
+                                description=version_description(train_config, metrics, lineage, catalog_hash, decision))
     aliases = client.get_model_version(config.model_name, version).aliases
-    result = {
-        "model_name": config.model_name,
-        "version": version,
-        "aliases": sorted(aliases),
-        "run_id": run.info.run_id,
-        "tracking_uri": config.tracking_uri,
-        "catalog_dvc_md5": catalog_hash,
-        "promotion": decision.to_dict(),
-    }
-    write_json(Path(config.out_dir) / REGISTRATION_FILE, result)
+    result = Registration(
+        model_name=config.model_name, version=version, aliases=sorted(aliases), run_id=run.info.run_id,
+        tracking_uri=config.tracking_uri, catalog_dvc_md5=catalog_hash, catalog=lineage,
+        promotion=decision.to_dict(),
+    )
+    write_json(RegisterOutputs(config.out_dir).registration, asdict(result))
     return result

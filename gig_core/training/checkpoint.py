@@ -11,8 +11,6 @@ from torch import nn
 from gig_core.atomic import atomic_file
 from gig_core.torch_files import read_torch_file
 
-CHECKPOINT_FILE = "checkpoint.pt"
-
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     """Write the whole training state; a crash mid-write leaves the previous checkpoint."""

@@ -26,9 +26,8 @@ import yaml
 from gig_core.atomic import atomic_file
 from gig_core.config import TrainConfig
 from gig_core.errors import GigError
-from gig_core.training.trainer import PREEMPTED_EXIT_CODE, SUMMARY_FILE, Preempted, train
-
-LAUNCH_PARAMS = "launch_params.yaml"
+from gig_core.layout import TrainOutputs
+from gig_core.training.trainer import PREEMPTED_EXIT_CODE, Preempted, train
 
 
 class LaunchFailed(GigError):
@@ -50,11 +49,18 @@ def torchrun_command(config: TrainConfig, params_file: Path, processes: int, qui
 
 def launch_training(config: TrainConfig, progress: bool = True) -> dict:
     """Train in this process, or in `process_count` processes under torchrun; returns train.json's summary."""
-    processes = process_count(config)
-    if processes <= 1 or "WORLD_SIZE" in os.environ:  # one process, or already a torchrun worker
+    if "WORLD_SIZE" in os.environ:  # already a torchrun worker: one of the processes, on one node or several
         return train(config, progress)
-    out = Path(config.out_dir)
-    params_file = out / LAUNCH_PARAMS
+    if config.nodes > 1:
+        raise LaunchFailed(
+            f"train.nodes is {config.nodes}: several nodes train through the Kubeflow pipeline's train step (a "
+            f"TrainJob) or under your own `torchrun --nnodes {config.nodes}`; on this machine set train.nodes: 1"
+        )
+    processes = process_count(config)
+    if processes <= 1:
+        return train(config, progress)
+    files = TrainOutputs(config.out_dir)
+    params_file = files.launch_params
     with atomic_file(params_file, "w") as handle:  # the workers read exactly this config, nothing else
         yaml.safe_dump({"train": {**asdict(config), "processes": processes}}, handle, sort_keys=False)
     worker = subprocess.Popen(torchrun_command(config, params_file, processes, quiet=not progress),
@@ -77,4 +83,4 @@ def launch_training(config: TrainConfig, progress: bool = True) -> dict:
             f"training in {processes} processes failed (torchrun exit code {code}); its output is above. "
             f"Resume with `gig train --resume auto` once fixed"
         )
-    return json.loads((out / SUMMARY_FILE).read_text())
+    return json.loads(files.summary.read_text())

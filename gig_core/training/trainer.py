@@ -33,18 +33,15 @@ from gig_core.data.augment import augment_batch, build_augment
 from gig_core.data.preprocess import TensorSplit, load_split, load_summary, load_vocab
 from gig_core.device import resolve_device
 from gig_core.errors import GigError
+from gig_core.layout import TrainOutputs
 from gig_core.models import Architecture, build_parts, family
 from gig_core.sampling import GeneratorBundle, class_grid_labels, labelled_grid, save_png, to_float
-from gig_core.training.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
+from gig_core.training.checkpoint import load_checkpoint, save_checkpoint
 from gig_core.training.collapse import CollapseGuard, ModeCollapseWarning  # noqa: F401 (re-exported)
 from gig_core.training.diffaugment import POLICIES, AdaptiveAugment, diff_augment, parse_policy
 from gig_core.training.losses import REGULARIZERS
 from gig_core.training.objectives import OBJECTIVES, Objective
 
-GENERATOR_FILE = "generator.pt"
-LOSSES_FILE = "losses.csv"
-SUMMARY_FILE = "train.json"
-GRID_FILE = "grid.png"
 PREEMPTED_EXIT_CODE = 143  # 128 + SIGTERM, what a terminated container reports
 
 
@@ -240,6 +237,7 @@ class Trainer:
         self.config, self.device, self.rank, self.world, self.progress = config, device, rank, world, progress
         self.distributed = distributed or world > 1
         self.out, self.writer = Path(config.out_dir), rank == 0
+        self.files = TrainOutputs(self.out)
         if self.writer:
             (self.out / "samples").mkdir(parents=True, exist_ok=True)
 
@@ -286,13 +284,17 @@ class Trainer:
         rows = len(next(iter(self.arch.vocab.values()))) if self.arch.conditional else config.grid_columns
         self.grid_count = config.grid_columns * rows
         self.guard = CollapseGuard(self.arch, data, seed=config.seed + 2)
-        self.tracker = _MlflowTracker(config) if self.writer and config.tracking_uri else None
+        self.tracker = None
+        if self.writer and config.tracking_uri:
+            from gig_core.tracking import TrainingRun  # mlflow only when tracking is on
+
+            self.tracker = TrainingRun(config)
         self.columns = ["step", *self.state.objective.columns, "augment_p", "within_class_diversity", "images_per_s"]
 
     def _resume_or_seed(self) -> None:
-        resume, out = self.config.resume, self.out
+        resume = self.config.resume
         if resume == "auto":
-            resume = str(out / CHECKPOINT_FILE) if (out / CHECKPOINT_FILE).is_file() else ""
+            resume = str(self.files.checkpoint) if self.files.checkpoint.is_file() else ""
         if not resume:
             torch.manual_seed(self.config.seed + 1000 * self.rank)  # each rank draws its own noise
             return
@@ -394,7 +396,7 @@ class Trainer:
             raise TrainingDiverged(
                 f"losses or weights are not finite at step {state.step} "
                 f"({dict(zip(state.objective.columns, losses))}); the last good checkpoint is "
-                f"{self.out / CHECKPOINT_FILE}. Lower the learning rates, or resume from it."
+                f"{self.files.checkpoint}. Lower the learning rates, or resume from it."
             )
         guard = CollapseGuard.summary(self.guard.measure(self.bundle))
         p = self.augment_probability() if self.policy else 0.0
@@ -429,7 +431,7 @@ class Trainer:
             dist.all_gather_object(ranks, state.rank_state())
         if self.writer:
             save_checkpoint(
-                self.out / CHECKPOINT_FILE,
+                self.files.checkpoint,
                 {"arch": self.arch.to_dict(), "config": asdict(self.config), **state.state_dict(ranks)},
             )
 
@@ -448,7 +450,7 @@ class Trainer:
             "resolution": arch.resolution,
             "world_size": self.world,
             "images_per_second": round(images_per_second, 1),
-            "grid": str(self.out / GRID_FILE),
+            "grid": str(self.files.grid),
             "grid_rows": list(next(iter(arch.vocab.values()))) if arch.conditional else [],
             "condition_on": list(arch.vocab),
             "augment_p": state.ada.p if state.ada is not None else (1.0 if self.policy else 0.0),
@@ -456,43 +458,17 @@ class Trainer:
             "mlflow_tracking_uri": config.tracking_uri if self.tracker else "",
         }
         if self.writer:
-            self.bundle.save(self.out / GENERATOR_FILE)
-            ratios = self.sample(self.out / GRID_FILE, check=state.step % config.sample_every != 0)  # not twice
+            self.bundle.save(self.files.generator)
+            ratios = self.sample(self.files.grid, check=state.step % config.sample_every != 0)  # not twice
             summary.update(
                 {k: round(v, 4) for k, v in CollapseGuard.summary(ratios).items()},
                 within_class_diversity_cells={k: round(v, 4) for k, v in ratios.items()},
             )
-            with atomic_file(self.out / LOSSES_FILE, "w") as handle:
+            with atomic_file(self.files.losses, "w") as handle:
                 rows = csv.writer(handle, lineterminator="\n")
                 rows.writerow(self.columns)
                 rows.writerows([[r[0], *(f"{v:.5f}" for v in r[1:])] for r in state.history])
-            write_json(self.out / SUMMARY_FILE, summary)
+            write_json(self.files.summary, summary)
             if self.tracker:
                 self.tracker.finish("FINISHED")
         return summary
-
-
-class _MlflowTracker:
-    """Per-step metrics of one training run; the register stage later adds to the same run."""
-
-    def __init__(self, config: TrainConfig):
-        import mlflow
-
-        from gig_core.registry.tracking import check_registry, close_abandoned_runs, experiment_id, owner_tags
-
-        self.mlflow = mlflow
-        check_registry(config.tracking_uri)
-        mlflow.set_tracking_uri(config.tracking_uri)
-        experiment = experiment_id(config.experiment)
-        close_abandoned_runs(experiment, config.out_dir)  # a run of this out_dir that a SIGKILL left RUNNING
-        self.run = mlflow.start_run(
-            experiment_id=experiment, run_name=f"train-{config.model}", tags=owner_tags(config.out_dir)
-        )
-        self.run_id = self.run.info.run_id
-        mlflow.log_params({k: v for k, v in asdict(config).items() if not isinstance(v, dict)})
-
-    def log(self, metrics: dict[str, float], step: int) -> None:
-        self.mlflow.log_metrics(metrics, step=step)
-
-    def finish(self, status: str) -> None:
-        self.mlflow.end_run(status=status)

@@ -1,6 +1,7 @@
-"""MLflow tracking shared by the stages: the experiment every stage logs to (artifacts inside
-the project), a bounded check that the registry is there before any work starts, and the
-cleanup of training runs that a killed process left RUNNING."""
+"""MLflow runs, shared by train and register: the experiment every stage logs to (artifacts
+inside the project), a bounded check that the registry is there before any work starts, the
+training run (per-step metrics) that register later reopens, and the cleanup of training runs
+that a killed process left RUNNING."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import os
 import socket
 import urllib.error
 import urllib.request
+from dataclasses import asdict
 from pathlib import Path
 
 import mlflow
 
 from gig_core.atomic import pid_alive
+from gig_core.config import TrainConfig
 from gig_core.errors import GigError
 
 DEFAULT_ARTIFACT_DIR = "mlartifacts"
@@ -93,3 +96,34 @@ def experiment_id(name: str, artifact_dir: str = DEFAULT_ARTIFACT_DIR) -> str:
     return mlflow.create_experiment(
         name, artifact_location=None if server or not artifact_dir else _as_uri(artifact_dir)
     )
+
+
+class TrainingRun:
+    """The MLflow run of one training: per-step metrics now, evaluation and registration later
+    (register reopens it by the id that train.json records)."""
+
+    def __init__(self, config: TrainConfig):
+        check_registry(config.tracking_uri)
+        mlflow.set_tracking_uri(config.tracking_uri)
+        experiment = experiment_id(config.experiment)
+        close_abandoned_runs(experiment, config.out_dir)  # a run of this out_dir that a SIGKILL left RUNNING
+        self.run = mlflow.start_run(
+            experiment_id=experiment, run_name=f"train-{config.model}", tags=owner_tags(config.out_dir)
+        )
+        self.run_id = self.run.info.run_id
+        mlflow.log_params({k: v for k, v in asdict(config).items() if not isinstance(v, dict)})
+
+    def log(self, metrics: dict[str, float], step: int) -> None:
+        mlflow.log_metrics(metrics, step=step)
+
+    def finish(self, status: str) -> None:
+        mlflow.end_run(status=status)
+
+
+def reopen_training_run(run_id: str, run_tracking_uri: str, tracking_uri: str, experiment: str,
+                        artifact_dir: str) -> mlflow.ActiveRun:
+    """The training run when it was logged to this registry (so its loss curves sit beside the
+    evaluation), else a new run in `experiment`."""
+    if run_id and run_tracking_uri == tracking_uri:
+        return mlflow.start_run(run_id=run_id)
+    return mlflow.start_run(experiment_id=experiment_id(experiment, artifact_dir))

@@ -1,0 +1,26 @@
+from typing import NamedTuple
+
+from kfp import dsl
+
+from components.image import IMAGE
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def resolve_params(
+    params: dict, overrides: dict, catalog_uri: str, mlflow_tracking_uri: str, evaluation_cache_dir: str
+) -> NamedTuple("StageParams", ingest=dict, preprocess=dict, train=dict, evaluate=dict, register=dict):
+    """Every stage's section of params.yaml with the run's overrides applied, checked before any work.
+
+    `overrides` are dotted keys as in `dvc exp run -S` ({"train.steps": 3000}); the catalog, the
+    registry and the evaluation cache of this cluster come last.
+    """
+    from gig_core.config import resolve_params as resolve
+
+    resolved = resolve(params, {
+        **overrides,
+        "ingest.source": catalog_uri,
+        "train.tracking_uri": mlflow_tracking_uri,
+        "register.tracking_uri": mlflow_tracking_uri,
+        "evaluate.cache_dir": evaluation_cache_dir,
+    })
+    return (resolved["ingest"], resolved["preprocess"], resolved["train"], resolved["evaluate"], resolved["register"])
