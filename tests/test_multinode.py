@@ -8,6 +8,7 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -20,7 +21,16 @@ import yaml
 
 from gig_core.config import TrainConfig
 from gig_core.training.launch import LaunchFailed, launch_training
-from gig_core.training.trainjob import JOB_PARAMS, TrainJobTarget, job_folder, job_name, stage_job, submit
+from gig_core.training.trainjob import (
+    JOB_PARAMS,
+    TrainJobFailed,
+    TrainJobTarget,
+    job_folder,
+    job_name,
+    run_trainjob,
+    stage_job,
+    submit,
+)
 from tests.conftest import _free_port, tiny_train_config
 
 API = "/apis/trainer.kubeflow.org/v1alpha1"
@@ -43,26 +53,52 @@ TORCH_RUNTIME = {  # Kubeflow Trainer's torch-distributed ClusterTrainingRuntime
 
 
 class _KubernetesAPI(http.server.BaseHTTPRequestHandler):
-    """Answers the calls TrainerClient.train makes, and keeps every TrainJob it is sent."""
+    """Answers the calls TrainerClient makes: keeps every TrainJob it is sent, and reports each
+    as `outcome` (a TrainJob condition) with one node pod whose log is `node_log`."""
 
     created: list[dict] = []
+    outcome: str | None = None  # None: no pods yet, no conditions
+    node_log = ""
 
-    def _answer(self, status: int, body: dict) -> None:
-        data = json.dumps(body).encode()
+    def _answer(self, status: int, body: dict | str) -> None:
+        data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", "text/plain" if isinstance(body, str) else "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
 
+    def _job(self, job: dict) -> dict:
+        if self.outcome is None:
+            return job
+        condition = {"type": self.outcome, "status": "True", "reason": self.outcome, "message": "",
+                     "lastTransitionTime": "2026-11-30T03:10:00Z"}
+        return {**job, "status": {"conditions": [condition]}}
+
     def do_GET(self):  # noqa: N802
-        if self.path.startswith(f"{API}/namespaces/{NAMESPACE}/trainjobs"):
+        path = self.path.split("?")[0]
+        jobs = f"{API}/namespaces/{NAMESPACE}/trainjobs"
+        pods = f"/api/v1/namespaces/{NAMESPACE}/pods"
+        if path == jobs:
             self._answer(200, {"apiVersion": "trainer.kubeflow.org/v1alpha1", "kind": "TrainJobList",
-                               "items": self.created})
-        elif self.path.startswith(f"{API}/clustertrainingruntimes/torch-distributed"):
+                               "items": [self._job(j) for j in self.created]})
+        elif path.startswith(f"{jobs}/"):
+            name = path.rsplit("/", 1)[1]
+            found = [self._job(j) for j in self.created if j["metadata"]["name"] == name]
+            self._answer(200, found[0]) if found else self._answer(404, {"kind": "Status", "code": 404})
+        elif path.startswith(f"{API}/clustertrainingruntimes/torch-distributed"):
             self._answer(200, TORCH_RUNTIME)
-        elif self.path.startswith(f"/api/v1/namespaces/{NAMESPACE}/pods"):  # none scheduled yet
-            self._answer(200, {"apiVersion": "v1", "kind": "PodList", "items": []})
+        elif path == pods:
+            items = [] if self.outcome is None else [{
+                "metadata": {"name": "node-0-pod", "creationTimestamp": "2026-11-30T03:00:01Z",
+                             "labels": {"jobset.sigs.k8s.io/replicatedjob-name": "node",
+                                        "batch.kubernetes.io/job-completion-index": "0"}},
+                "spec": {"containers": [{"name": "node", "image": "gig"}]},
+                "status": {"phase": "Succeeded" if self.outcome == "Complete" else "Failed"},
+            }]
+            self._answer(200, {"apiVersion": "v1", "kind": "PodList", "items": items})
+        elif path == f"{pods}/node-0-pod/log":
+            self._answer(200, self.node_log)
         else:  # no namespaced TrainingRuntime of that name: the SDK falls back to the cluster's
             self._answer(404, {"kind": "Status", "code": 404, "reason": "NotFound"})
 
@@ -83,7 +119,7 @@ def trainer_client():
     from kubeflow.trainer import KubernetesBackendConfig, TrainerClient
     from kubernetes.client import Configuration
 
-    _KubernetesAPI.created = []
+    _KubernetesAPI.created, _KubernetesAPI.outcome, _KubernetesAPI.node_log = [], None, ""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _KubernetesAPI)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     configuration = Configuration(host=f"http://127.0.0.1:{server.server_port}")
@@ -121,6 +157,24 @@ def test_train_step_submits_a_torch_trainjob_running_gig_train_on_every_node(tra
     assert submit(trainer_client, config, target, name) == name and len(_KubernetesAPI.created) == 1  # a retry
     assert job_name(replace(config, out_dir="elsewhere"), "abc") == name != job_name(config, "other data")
     print(f"\nTrainJob {name}: {json.dumps(spec, sort_keys=True)}")
+
+
+def test_train_step_streams_the_node_log_waits_and_fails_when_the_job_fails(trainer_client, tiny_run, tmp_path,
+                                                                              capsys):
+    config = replace(tiny_run.train, nodes=2, out_dir=str(tmp_path / "model"))
+    target = TrainJobTarget(image="gig", shared_pvc="gig-shared", shared_mount=str(tmp_path / "shared"))
+    _KubernetesAPI.outcome, _KubernetesAPI.node_log = "Failed", "step 10 loss_d 1.2\nRuntimeError: NCCL timeout\n"
+    with pytest.raises(TrainJobFailed, match=r"TrainJob gig-train-\w+ ended Failed.*retrying the step resumes"):
+        run_trainjob(config, target, data_fingerprint="abc", client=trainer_client)
+    assert "RuntimeError: NCCL timeout" in capsys.readouterr().out  # node 0's log, in the step's own log
+    assert not (tmp_path / "model").exists()  # nothing copied back from a failed job
+
+    # The retried step finds the same job; this time it completed and its outputs are on the claim.
+    _KubernetesAPI.outcome, _KubernetesAPI.node_log = "Complete", "step 60 done\n"
+    shutil.copytree(tiny_run.train.out_dir, job_folder(target, job_name(config, "abc")) / "train")
+    summary = run_trainjob(config, target, data_fingerprint="abc", client=trainer_client)
+    assert len(_KubernetesAPI.created) == 1 and summary["steps"] == tiny_run.train.steps
+    assert (tmp_path / "model" / "generator.pt").is_file() and "step 60 done" in capsys.readouterr().out
 
 
 def test_several_nodes_do_not_start_on_one_machine_by_accident(tiny_run, tmp_path):

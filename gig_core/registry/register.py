@@ -226,9 +226,8 @@ def version_description(train_config: dict, metrics: dict, lineage: dict, catalo
     )
 
 
-def log_generator_model(bundle: GeneratorBundle, weights: Path, model_name: str):
+def log_generator_model(bundle: GeneratorBundle, weights: Path, model_name: str, requirements: list[str]):
     """The pyfunc model: gig_core's code and the generator's weights inside, requirements from the lock."""
-    requirements = runtime_requirements(lock_file())
     with tempfile.TemporaryDirectory() as scratch, warnings.catch_warnings():
         # MLflow warns that pip requirements cannot be checked offline; the pins are the lock's.
         warnings.filterwarnings("ignore", message=".*(Failed to resolve installed pip version|infer).*")
@@ -262,6 +261,7 @@ def register(config: RegisterConfig, progress: bool = True) -> Registration:
     first_floor = first_champion_floor(metrics, config, Path(config.evaluate_dir))
     catalog_hash = catalog_dvc_hash(config.catalog_dvc_file) if config.catalog_dvc_file else ""
     lineage = read_lineage(config.ingest_dir) if config.ingest_dir else {}
+    requirements = runtime_requirements(lock_file())  # before any run or version exists
 
     train_summary = json.loads(train_files.summary.read_text())
     run_context = reopen_training_run(
@@ -283,7 +283,7 @@ def register(config: RegisterConfig, progress: bool = True) -> Registration:
         if evaluate_files.report.is_file():
             mlflow.log_artifact(str(evaluate_files.report), artifact_path="evaluation")
             mlflow.log_artifacts(str(evaluate_files.figures), artifact_path=f"evaluation/{evaluate_files.figures.name}")
-        info = log_generator_model(bundle, train_files.generator, config.model_name)
+        info = log_generator_model(bundle, train_files.generator, config.model_name, requirements)
         version = str(info.registered_model_version)
         client.set_registered_model_alias(config.model_name, CHALLENGER, version)
 
