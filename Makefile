@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha1s
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: demo test install clean
+.PHONY: demo test install clean image base-image
 
 install: $(STAMP)
 
@@ -28,3 +28,29 @@ test: $(STAMP)
 
 clean:
 	rm -rf outputs .gig_cache mlflow.db mlartifacts
+
+# The image every component runs in, built with podman (runc: crun fails on this kind of host).
+# Defaults fit a machine with no container registry and only PyPI reachable: a local base
+# (`make base-image`), torch from PyPI, no FID weights. For a cluster, e.g.
+#   make image BASE_IMAGE=python:3.11-slim TORCH_INDEX_URL=https://download.pytorch.org/whl/cu130 \
+#       INCEPTION_WEIGHTS_URL=https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth
+IMAGE ?= gig:0.1.0
+BASE_IMAGE ?= localhost/gig-base:bookworm
+TORCH_INDEX_URL ?= https://pypi.org/simple
+INCEPTION_WEIGHTS_URL ?=
+# The host's CA bundle, lent to the build (not kept in the image): PyPI may sit behind a proxy
+# with its own certificate authority, which the base image does not know.
+HOST_CA ?= /etc/ssl/certs/ca-certificates.crt
+PODMAN := podman --runtime runc
+
+base-image:
+	scripts/make_base_image.sh $(BASE_IMAGE)
+
+image:
+	@$(PODMAN) image exists $(BASE_IMAGE) || $(MAKE) base-image
+	time $(PODMAN) build --network host $(if $(wildcard $(HOST_CA)),--volume $(HOST_CA):/etc/ssl/certs/ca-certificates.crt:ro) \
+		--build-arg BASE_IMAGE=$(BASE_IMAGE) \
+		--build-arg TORCH_INDEX_URL=$(TORCH_INDEX_URL) --build-arg INCEPTION_WEIGHTS_URL=$(INCEPTION_WEIGHTS_URL) \
+		-t $(IMAGE) .
+	@echo "image $(IMAGE): $$($(PODMAN) image inspect --format '{{.Size}}' $(IMAGE) | numfmt --to=iec)"
+	$(PODMAN) run --rm $(IMAGE) id
