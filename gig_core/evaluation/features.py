@@ -13,7 +13,6 @@ re-scoring the champion on the same catalog costs only generating its samples.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import warnings
 from pathlib import Path
@@ -25,6 +24,7 @@ from tqdm import tqdm
 
 from gig_core.atomic import atomic_file
 from gig_core.config import EvaluateConfig
+from gig_core.data.lineage import sha256_file
 from gig_core.data.preprocess import load_split, load_summary, load_vocab
 from gig_core.device import module_device
 from gig_core.errors import GigError
@@ -183,11 +183,7 @@ def build_extractor(config: EvaluateConfig, progress: bool = True) -> nn.Module:
 
 
 def _file_digest(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
+    return sha256_file(path)[:16]
 
 
 def extractor_id(config: EvaluateConfig) -> str:

@@ -102,8 +102,7 @@ def stage_job(config: TrainConfig, target: TrainJobTarget, name: str) -> Path:
     if not data.is_dir():
         shutil.copytree(config.data_dir, folder / "data.partial", dirs_exist_ok=True)
         (folder / "data.partial").rename(data)
-    values = {**asdict(config), "data_dir": str(data), "out_dir": str(folder / "train"), "resume": "auto",
-              "processes": config.processes}
+    values = {**asdict(config), "data_dir": str(data), "out_dir": str(folder / "train"), "resume": "auto"}
     with atomic_file(folder / JOB_PARAMS, "w") as handle:
         yaml.safe_dump({"train": values}, handle, sort_keys=False)
     return folder
