@@ -20,7 +20,8 @@ ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/${TORCH_VARIANT}
 ARG INCEPTION_WEIGHTS_URL=https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth
 ENV PIP_NO_CACHE_DIR=1 PIP_BREAK_SYSTEM_PACKAGES=1 PYTHONUNBUFFERED=1 DVC_NO_ANALYTICS=1 \
     GIG_INCEPTION_WEIGHTS=/opt/gig/weights/pt_inception-2015-12-05-6726825d.pth \
-    GIG_REQUIREMENTS_LOCK=/opt/gig/requirements.lock
+    GIG_REQUIREMENTS_LOCK=/opt/gig/requirements.lock \
+    GIT_PYTHON_REFRESH=quiet
 WORKDIR /opt/gig
 
 # Everything from the lock; torch and torchvision (and the CUDA libraries the lock carries for
