@@ -8,7 +8,8 @@ from components.image import IMAGE
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
 def resolve_params(
     params: dict, overrides: dict, catalog_uri: str, mlflow_tracking_uri: str, evaluation_cache_dir: str
-) -> NamedTuple("StageParams", ingest=dict, preprocess=dict, train=dict, evaluate=dict, register=dict):
+) -> NamedTuple("StageParams", ingest=dict, preprocess=dict, train=dict, evaluate=dict, register=dict,
+                postprocess=dict):
     """Every stage's section of params.yaml with the run's overrides applied, checked before any work.
 
     `overrides` are dotted keys as in `dvc exp run -S` ({"train.steps": 3000}); the catalog, the
@@ -23,4 +24,5 @@ def resolve_params(
         "register.tracking_uri": mlflow_tracking_uri,
         "evaluate.cache_dir": evaluation_cache_dir,
     })
-    return (resolved["ingest"], resolved["preprocess"], resolved["train"], resolved["evaluate"], resolved["register"])
+    return (resolved["ingest"], resolved["preprocess"], resolved["train"], resolved["evaluate"], resolved["register"],
+            resolved["postprocess"])

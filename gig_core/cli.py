@@ -107,7 +107,7 @@ def _run_train(config, args) -> None:
 def _run_evaluate(config, args) -> None:
     from gig_core.evaluation.evaluate import evaluate
 
-    _print(evaluate(config, progress=not args.quiet))
+    _print(evaluate(config, progress=not args.quiet, display=load_section("postprocess", args.params)))
     if config.report:
         print(f"evaluate: report {Path(config.out_dir) / 'report.html'}")
 
@@ -115,15 +115,16 @@ def _run_evaluate(config, args) -> None:
 def _run_register(config, args) -> None:
     from gig_core.registry.register import register
 
-    result = register(config, progress=not args.quiet)
+    result = register(config, progress=not args.quiet, display=load_section("postprocess", args.params))
+    waiting = "; waiting for approval in the gallery (register.approval: required)" if result.approval else ""
     print(
         f"register: {result.model_name} version {result.version} aliases {result.aliases}; "
-        f"{result.promotion['reason']}"
+        f"{result.promotion['reason']}{waiting}"
     )
 
 
 def _run_generate(config, args) -> None:
-    from gig_core.generate import generate_grid
+    from gig_core.generate import generate_images_to
 
     attributes = {}
     for item in args.attr:
@@ -131,7 +132,8 @@ def _run_generate(config, args) -> None:
         if not sep or not key:
             raise ConfigError(f"--attr expects KEY=VALUE, got {item!r}")
         attributes[key] = value
-    print(f"generate: wrote {generate_grid(config, attributes)}")
+    written = generate_images_to(config, attributes, load_section("postprocess", args.params))
+    print(f"generate: wrote {len(written.images)} images to {written.folder}; labelled grid {written.grid}")
 
 
 def _run_serve(config, args) -> None:
@@ -147,13 +149,25 @@ def _run_serve(config, args) -> None:
         flush=True,
     )
     uvicorn.run(
-        build_app(bundle, config),
+        build_app(bundle, config, load_section("postprocess", args.params)),
         host=config.host,
         port=config.port,
         log_level="warning",
         limit_concurrency=config.max_waiting + 8,
         timeout_graceful_shutdown=5,
     )
+
+
+def _run_gallery(config, args) -> None:
+    import uvicorn
+
+    from gig_core.gallery.app import build_gallery
+
+    app = build_gallery(config, load_section("postprocess", args.params), load_section("register", args.params))
+    print(f"gallery: {config.model_name} from {config.tracking_uri} on http://{config.host}:{config.port}/",
+          flush=True)
+    uvicorn.run(app, host=config.host, port=config.port, log_level="warning", limit_concurrency=32,
+                timeout_graceful_shutdown=5)
 
 
 STAGES: dict[str, tuple[Callable[[Any, argparse.Namespace], None], str]] = {
@@ -165,8 +179,9 @@ STAGES: dict[str, tuple[Callable[[Any, argparse.Namespace], None], str]] = {
         "Score a generator or a folder of images against held-out real images; write metrics.json and report.html.",
     ),
     "register": (_run_register, "Log to MLflow, register the model, move challenger/champion aliases."),
-    "generate": (_run_generate, "Write a PNG grid of images from a registered model or a train output."),
+    "generate": (_run_generate, "Write display-ready PNGs and a labelled grid of a registered model or train output."),
     "serve": (_run_serve, "Serve a generator over HTTP (MLflow's scoring protocol), with request limits."),
+    "gallery": (_run_gallery, "A web page to generate, compare, download and approve the registered model's images."),
 }
 
 

@@ -375,6 +375,11 @@ class EvaluateConfig:
         ),
     )
     report: bool = field(default=True, metadata=_help("write report.html (self-contained) next to metrics.json"))
+    postprocessed: bool = field(
+        default=False,
+        metadata=_help("score the samples after post-processing (display-ready, then padded and resized back to the "
+                       "reference resolution as real photos are): does post-processing cost quality?"),
+    )
     headline_file: str = field(
         default="", metadata=_help("also write the headline figures (FID and its interval, KID, precision, recall, "
                                    "within-class diversity, conditional accuracy, copies) to this JSON file, for "
@@ -417,6 +422,12 @@ class RegisterConfig:
             min=0.0,
         ),
     )
+    approval: str = field(
+        default="automatic",
+        metadata=_help("automatic: the rule moves champion; required: a challenger that passes the rule waits "
+                       "(approval=pending) for a person to approve it in the gallery",
+                       choices=["automatic", "required"]),
+    )
     min_first_champion_precision: float = field(
         default=0.3,
         metadata=_help(
@@ -429,14 +440,50 @@ class RegisterConfig:
     )
 
 
+def _aspect_failure(value: str) -> bool:
+    width, sep, height = value.partition(":")
+    return not (sep and width.isdigit() and height.isdigit() and int(width) > 0 and int(height) > 0)
+
+
+@dataclass
+class PostprocessConfig:
+    """How a generated square becomes a display-ready photo (gig_core/postprocess.py)."""
+
+    background_threshold: int = field(
+        default=235, metadata=_help("pixels with every channel at least this count as background", min=0, max=255)
+    )
+    background: list[int] = field(
+        default_factory=lambda: [255, 255, 255], metadata=_help("the catalog's white, RGB, that background snaps to")
+    )
+    margin: float = field(default=0.08, metadata=_help("space around the product, as a share of its longer side",
+                                                       min=0.0, max=1.0))
+    min_line_fraction: float = field(
+        default=0.03,
+        metadata=_help("a row or column belongs to the product when this share of its pixels is not background "
+                       "(stray specks do not widen the crop)", min=0.0, lt=1.0),
+    )
+    aspect: str = field(default="3:4", metadata=_help("width:height of the display image (this catalog: 3:4)"))
+    size: int = field(default=400, metadata=_help("display size: the long side in pixels", min=16, max=2048))
+    denoise: bool = field(default=False, metadata=_help("3x3 median filter before cleanup (light denoising)"))
+
+    def __post_init__(self) -> None:
+        if _aspect_failure(self.aspect):
+            raise ConfigError(f"postprocess.aspect: got {self.aspect!r}; expected WIDTH:HEIGHT, e.g. 3:4")
+        if len(self.background) != 3 or not all(0 <= c <= 255 for c in self.background):
+            raise ConfigError(f"postprocess.background: got {self.background!r}; expected [R, G, B], each 0-255")
+
+
 @dataclass
 class GenerateConfig:
     model: str = field(default="models:/gig-generator@champion", metadata=_help("model URI or a train checkpoint path"))
     tracking_uri: str = field(default="sqlite:///mlflow.db", metadata=_help("MLflow tracking and registry URI"))
     n: int = field(default=16, metadata=_help("number of images", min=1))
     seed: int = field(default=0, metadata=_help("sampling seed"))
-    out: str = field(default="grid.png", metadata=_help("output PNG grid"))
+    out: str = field(default="generated", metadata=_help("output folder: one PNG per image and a labelled grid.png"))
     columns: int = field(default=8, metadata=_help("images per grid row", min=1))
+    raw: bool = field(default=False, metadata=_help("skip post-processing: the model's squares as they come"))
+    size: int = field(default=0, metadata=_help("display size, the long side in pixels (0 = postprocess.size)",
+                                                min=0, max=2048))
     trust_model_code: bool = field(
         default=False,
         metadata=_help(
@@ -458,8 +505,30 @@ class ServeConfig:
     max_rows: int = field(default=64, metadata=_help("rows per request", min=1))
     max_images: int = field(default=256, metadata=_help("images per request, all rows together", min=1))
     max_body_bytes: int = field(default=65536, metadata=_help("request body size in bytes", min=64))
+    max_size: int = field(default=1024, metadata=_help("long side of a post-processed image, pixels", min=16,
+                                                       max=2048))
     max_waiting: int = field(default=4, metadata=_help("requests waiting behind the running one before 503", min=0))
     deadline_seconds: float = field(default=30.0, metadata=_help("a request's time limit, waiting included", gt=0.0))
+
+
+@dataclass
+class GalleryConfig:
+    """`gig gallery`: the merchandisers' page over the registry (gig_core/gallery/)."""
+
+    model_name: str = field(default="gig-generator", metadata=_help("registered model whose versions it shows"))
+    tracking_uri: str = field(default="sqlite:///mlflow.db", metadata=_help("MLflow tracking and registry URI"))
+    host: str = field(default="127.0.0.1", metadata=_help("address to listen on (0.0.0.0 = every interface)"))
+    port: int = field(default=5002, metadata=_help("port to listen on", min=1, max=65535))
+    default_count: int = field(default=8, metadata=_help("images per model on a new page", min=1))
+    max_count: int = field(default=24, metadata=_help("images per model a page may ask for", min=1, max=256))
+    max_download: int = field(default=48, metadata=_help("images in one zip download", min=1))
+    max_body_bytes: int = field(default=16384, metadata=_help("form body size in bytes", min=256))
+    approval_token_env: str = field(
+        default="GIG_APPROVAL_TOKEN", metadata=_help("environment variable holding the approvers' token")
+    )
+    approval_token_file: str = field(
+        default="", metadata=_help("file holding the approvers' token (instead of the variable)")
+    )
 
 
 @dataclass
@@ -471,6 +540,8 @@ class Params:
     register: RegisterConfig = field(default_factory=RegisterConfig)
     generate: GenerateConfig = field(default_factory=GenerateConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
+    gallery: GalleryConfig = field(default_factory=GalleryConfig)
+    postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
 
 
 class ConfigError(GigError, ValueError):

@@ -1,4 +1,5 @@
-"""`gig generate`: a registered model (or a train output) -> a PNG grid of product images.
+"""`gig generate`: a registered model (or a train output) -> display-ready product images (one PNG
+each, post-processed by gig_core/postprocess.py unless --raw) and a labelled grid of them.
 
 It goes through the same pyfunc `predict` that MLflow serving uses, so what you see here is
 what the shop's service returns.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
@@ -16,12 +18,16 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from gig_core.config import GenerateConfig
+from gig_core.atomic import atomic_dir, write_json
+from gig_core.config import GenerateConfig, PostprocessConfig
 from gig_core.errors import GigError
 from gig_core.layout import TrainOutputs
 from gig_core.registry.loading import NotAGigModel, is_model_uri, load_generator
 from gig_core.registry.pyfunc import GeneratorPyfunc
-from gig_core.sampling import GeneratorBundle, labelled_grid, save_png
+from gig_core.sampling import GeneratorBundle, labelled_grid
+
+GRID, MANIFEST = "grid.png", "manifest.json"
+GRID_THUMB = 160  # long side of an image in grid.png, pixels
 
 
 def load_bundle(model: str, tracking_uri: str) -> GeneratorBundle:
@@ -38,12 +44,16 @@ def load_bundle(model: str, tracking_uri: str) -> GeneratorBundle:
                             f"train output (a folder with generator.pt, or the file)")
 
 
-def load_predict(model: str, tracking_uri: str,
-                 trust_model_code: bool = False) -> tuple[Callable[[pd.DataFrame], pd.DataFrame], list[str]]:
-    """(predict, input column names) of a registry/run URI, an MLflow model folder or a train output.
+Predict = Callable[[pd.DataFrame, dict | None], pd.DataFrame]
 
-    GIG's models are read weights-only and sampled by this checkout's code; a model that is
-    not GIG's runs its own code, so it loads only with trust_model_code.
+
+def load_predict(model: str, tracking_uri: str, trust_model_code: bool = False,
+                 display: PostprocessConfig | None = None) -> tuple[Predict, list[str]]:
+    """(predict(frame, params), input column names) of a registry/run URI, an MLflow model folder or a
+    train output.
+
+    GIG's models are read weights-only and sampled by this checkout's code (post-processed with
+    `display`); a model that is not GIG's runs its own code, so it loads only with trust_model_code.
     """
     try:
         bundle = load_bundle(model, tracking_uri)
@@ -52,24 +62,58 @@ def load_predict(model: str, tracking_uri: str,
             raise NotAGigModel(f"{error}: pass --trust-model-code if you trust whoever wrote it") from None
         mlflow.set_tracking_uri(tracking_uri)
         loaded = mlflow.pyfunc.load_model(model)  # runs the model's code: the user said they trust it
-        return loaded.predict, loaded.metadata.get_input_schema().input_names()
-    local = GeneratorPyfunc(bundle)
-    return (lambda frame: local.predict(None, frame)), [*bundle.arch.vocab, "seed", "count"]
+        return (lambda frame, params=None: loaded.predict(frame)), loaded.metadata.get_input_schema().input_names()
+    local = GeneratorPyfunc(bundle, display)
+    return (lambda frame, params=None: local.predict(None, frame, params)), [*bundle.arch.vocab, "seed", "count"]
 
 
-def generate_grid(config: GenerateConfig, attributes: dict[str, str]) -> Path:
+@dataclass
+class GeneratedImages:
+    folder: Path
+    images: list[Path]
+    grid: Path
+
+
+def _check_out_folder(out: Path) -> None:
+    """Refuse to replace a folder that `gig generate` did not write (the whole folder is replaced)."""
+    if out.is_file() or out.suffix.lower() == ".png":
+        raise GigError(f"generate.out: {out} is a file name; give a folder, e.g. {out.with_suffix('')} "
+                       f"(it gets one PNG per image and grid.png)")
+    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).is_file():
+        raise GigError(f"generate.out: {out} holds files that gig generate did not write, and would be replaced; "
+                       f"give a new or empty folder")
+
+
+def generate_images_to(config: GenerateConfig, attributes: dict[str, str],
+                       display: PostprocessConfig | None = None) -> GeneratedImages:
+    """Write config.n images (post-processed unless config.raw) as 000.png... and a labelled grid.png
+    into config.out, replaced whole so a failed run leaves the previous folder."""
     out = Path(config.out)
-    if out.is_dir():
-        raise GigError(f"generate.out: {out} is a folder; give the grid's file name, e.g. {out / 'grid.png'}")
-    predict, inputs = load_predict(config.model, config.tracking_uri, config.trust_model_code)
+    _check_out_folder(out)
+    display = display or PostprocessConfig()
+    predict, inputs = load_predict(config.model, config.tracking_uri, config.trust_model_code, display)
     unknown = sorted(set(attributes) - set(inputs))
     if unknown:
         raise ValueError(
             f"the model does not take attribute(s) {unknown}; it is conditioned on {inputs[:-2] or 'nothing'}"
         )
-    response = predict(pd.DataFrame([{**attributes, "seed": config.seed, "count": config.n}]))
-    images = [np.asarray(Image.open(io.BytesIO(png)).convert("RGB")) for png in response["png"]]
-    batch = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2)  # (n, 3, R, R) uint8
+    params = {"postprocess": not config.raw, "size": config.size or display.size}
+    response = predict(pd.DataFrame([{**attributes, "seed": config.seed, "count": config.n}]), params)
+    pictures = [Image.open(io.BytesIO(png)).convert("RGB") for png in response["png"]]
     asked = ", ".join(f"{k}={v}" for k, v in attributes.items()) or "random attributes"
-    save_png(labelled_grid(batch, config.columns, title=f"{asked}; seed {config.seed}"), out)
-    return out
+    with atomic_dir(out) as folder:
+        names = [f"{i:03d}.png" for i in range(len(pictures))]
+        for name, picture in zip(names, pictures):
+            picture.save(folder / name, format="PNG")
+        thumbs = [np.asarray(p.resize(_thumb_size(p.size))) for p in pictures]
+        batch = torch.from_numpy(np.stack(thumbs)).permute(0, 3, 1, 2)  # (n, 3, h, w) uint8
+        labelled_grid(batch, config.columns, title=f"{asked}; seed {config.seed}").save(folder / GRID)
+        write_json(folder / MANIFEST, {"model": config.model, "attributes": attributes, "seed": config.seed,
+                                       "postprocessed": not config.raw, "images": names})
+    return GeneratedImages(out, [out / name for name in names], out / GRID)
+
+
+def _thumb_size(size: tuple[int, int], long_side: int = GRID_THUMB) -> tuple[int, int]:
+    """A grid cell for an image of `size`: at most `long_side` pixels on its long side, never enlarged."""
+    scale = min(1.0, long_side / max(size))
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))

@@ -71,8 +71,13 @@ def save_png(image: Image.Image, path: str | Path) -> None:
 
 def png_bytes(image: torch.Tensor) -> bytes:
     """(3, H, W) uint8 -> PNG file bytes."""
+    return save_png_bytes(Image.fromarray(image.permute(1, 2, 0).numpy()))
+
+
+def save_png_bytes(image: Image.Image) -> bytes:
+    """A PIL image -> PNG file bytes."""
     buffer = io.BytesIO()
-    Image.fromarray(image.permute(1, 2, 0).numpy()).save(buffer, format="PNG")
+    image.save(buffer, format="PNG")
     return buffer.getvalue()
 
 

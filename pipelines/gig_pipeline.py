@@ -79,6 +79,6 @@ def gig_pipeline(
                     "evaluate")
     for task in (trained, scored):
         kubernetes.mount_pvc(task, pvc_name=shared_pvc, mount_path=SHARED_MOUNT)
-    _sized(_with_credentials(register(config=stage["register"], catalog=ingested.outputs["catalog"],
-                                      model=trained.outputs["model"], evaluation=scored.outputs["evaluation"])),
-           "register")
+    registered = register(config=stage["register"], display=stage["postprocess"], catalog=ingested.outputs["catalog"],
+                          model=trained.outputs["model"], evaluation=scored.outputs["evaluation"])
+    _sized(_with_credentials(registered), "register")

@@ -63,9 +63,9 @@ def test_damaged_checkpoints_and_bad_outputs_are_one_line_errors(tiny_run, tmp_p
     line = _one_line_error(_gig("train", "--data-dir", tiny_run.preprocess.out_dir, "--out-dir", str(out), "--resume",
                                 "auto", cwd=tmp_path), "train")
     assert "the training checkpoint is empty" in line
-    line = _one_line_error(_gig("generate", "--model", tiny_run.train.out_dir, "--out", str(tmp_path), cwd=tmp_path),
-                           "generate")
-    assert f"generate.out: {tmp_path} is a folder" in line
+    line = _one_line_error(_gig("generate", "--model", tiny_run.train.out_dir, "--out", str(tmp_path / "g.png"),
+                                cwd=tmp_path), "generate")
+    assert f"generate.out: {tmp_path / 'g.png'} is a file name; give a folder" in line
     line = _one_line_error(_gig("train", "--log-every", "0", cwd=tmp_path), "train")
     assert "train.log_every: got 0; must be >= 1" in line
 

@@ -19,7 +19,7 @@ from PIL import Image
 from gig_core.registry.register import register
 from gig_core.registry.requirements import lock_file, read_lock
 from gig_core.sampling import GeneratorBundle
-from gig_core.serving.requests import ServingLimits, generate_images, parse_requests
+from gig_core.serving.requests import DisplayRequest, ServingLimits, generate_images, parse_requests
 from tests.conftest import _free_port, start_server, wait_for_http
 from tests.test_serving import _post, _records
 
@@ -70,8 +70,9 @@ def test_registered_model_serves_from_a_fresh_venv_made_from_its_requirements_on
     images = [base64.b64decode(p["png"]) for p in answer["predictions"]]
     bundle = GeneratorBundle.load(Path(tiny_run.train.out_dir) / "generator.pt")
     local = generate_images(bundle, parse_requests([{"articleType": "Watches", "seed": 7, "count": 2}],
-                                                   bundle.arch.vocab, ServingLimits()))
+                                                   bundle.arch.vocab, ServingLimits()),
+                            display=DisplayRequest(postprocess=True, size=400))
     assert images == [row["png"] for row in local]  # the same images as the project's own code makes
-    assert Image.open(io.BytesIO(images[0])).size == (32, 32)
+    assert Image.open(io.BytesIO(images[0])).size == (300, 400)  # display-ready, as the model's config says
     print(f"\nfresh venv from {model / 'requirements.txt'}: {' '.join(requirements)}; served "
           f"{len(images)} PNGs identical to the project's")

@@ -129,8 +129,14 @@ def test_registered_pyfunc_loads_and_predicts_pngs(registry, candidates):
     )
     response = model.predict(request)
     assert list(response["request"]) == [0] * 5 + [1] * 2
-    images = [Image.open(io.BytesIO(png)) for png in response["png"]]
-    assert all(image.format == "PNG" and image.size == (32, 32) and image.mode == "RGB" for image in images)
+    images = [Image.open(io.BytesIO(png)) for png in response["png"]]  # display-ready by default: 3:4, 400 px high
+    assert all(image.format == "PNG" and image.size == (300, 400) and image.mode == "RGB" for image in images)
+    raw = model.predict(request, params={"postprocess": False})
+    assert all(Image.open(io.BytesIO(png)).size == (32, 32) for png in raw["png"])
+    assert {Image.open(io.BytesIO(png)).size for png in model.predict(request, params={"size": 200})["png"]} == {
+        (150, 200)}
+    with pytest.raises(Exception, match=r"size 5000 is over the limit of 1024 pixels"):
+        model.predict(request, params={"size": 5000})
     again = model.predict(request)
     assert list(again["png"]) == list(response["png"])  # same seed, same images
     other = model.predict(request.assign(seed=[5, 6]))
@@ -141,39 +147,32 @@ def test_registered_pyfunc_loads_and_predicts_pngs(registry, candidates):
         model.predict(pd.DataFrame([{"articleType": "Heels", "count": 300}]))
 
 
-def test_gig_generate_writes_a_grid(registry, tmp_path):
+def test_gig_generate_writes_images_and_a_labelled_grid(registry, tmp_path):
     root, _ = registry
-    out = tmp_path / "grid.png"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gig_core.cli",
-            "generate",
-            "--model",
-            "models:/gig-generator@champion",
-            "--tracking-uri",
-            f"sqlite:///{root / 'mlflow.db'}",
-            "-n",
-            "6",
-            "--attr",
-            "articleType=Watches",
-            "--attr",
-            "baseColour=Black",
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-    )
+    out = tmp_path / "generated"
+    command = [sys.executable, "-m", "gig_core.cli", "generate", "--model", "models:/gig-generator@champion",
+               "--tracking-uri", f"sqlite:///{root / 'mlflow.db'}", "-n", "6", "--attr", "articleType=Watches",
+               "--attr", "baseColour=Black", "--out", str(out)]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert Image.open(out).size == (6 * 34 + 2, 16 + 34 + 2)  # a title line (the attributes asked for) on top
+    assert sorted(p.name for p in out.iterdir()) == [f"00{i}.png" for i in range(6)] + ["grid.png", "manifest.json"]
+    assert {Image.open(out / f"00{i}.png").size for i in range(6)} == {(300, 400)}  # post-processed
+    grid = Image.open(out / "grid.png")
+    assert grid.size == (6 * 122 + 2, 16 + 162 + 2)  # 120x160 cells, a title line (the attributes asked for) on top
+    raw = subprocess.run([*command, "--raw", "--out", str(tmp_path / "raw")], capture_output=True, text=True,
+                         cwd=tmp_path)
+    assert raw.returncode == 0, raw.stderr
+    assert Image.open(tmp_path / "raw" / "000.png").size == (32, 32)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("not gig's")
+    for out_arg, message in [(str(tmp_path / "mine"), "holds files that gig generate did not write"),
+                             (str(tmp_path / "grid.png"), "is a file name; give a folder")]:
+        refused = subprocess.run([*command, "--out", out_arg], capture_output=True, text=True, cwd=tmp_path)
+        assert refused.returncode == 2 and message in refused.stderr
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "not gig's"
     bad = subprocess.run(
-        [sys.executable, "-m", "gig_core.cli", "generate", "--model", str(tmp_path / "nothing"), "--out", str(out)],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
+        [sys.executable, "-m", "gig_core.cli", "generate", "--model", str(tmp_path / "nothing"), "--out",
+         str(tmp_path / "none")], capture_output=True, text=True, cwd=tmp_path,
     )
     assert bad.returncode == 2 and "no model at" in bad.stderr
 
@@ -228,7 +227,7 @@ def test_mlflow_models_serve_answers_with_pngs(registry, tmp_path):
             predictions = json.loads(response.read())["predictions"]
         assert [p["index"] for p in predictions] == [0, 1, 2, 3]
         images = [Image.open(io.BytesIO(base64.b64decode(p["png"]))) for p in predictions]
-        assert all(image.format == "PNG" and image.size == (32, 32) for image in images)
+        assert all(image.format == "PNG" and image.size == (300, 400) for image in images)  # display-ready
         mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
         local = mlflow.pyfunc.load_model("models:/gig-generator@champion").predict(
             pd.DataFrame([{"articleType": "Watches", "baseColour": "Black", "seed": 7, "count": 4}])
@@ -422,5 +421,5 @@ def test_models_are_read_without_running_their_code(registry, tmp_path):
     trusted, _ = load_predict(str(foreign), uri, trust_model_code=True)
     assert len(trusted(pd.DataFrame([{"count": 3}]))) == 3
     refused = subprocess.run([sys.executable, "-m", "gig_core.cli", "generate", "--model", str(foreign), "--out",
-                              str(tmp_path / "g.png"), "--tracking-uri", uri], capture_output=True, text=True)
+                              str(tmp_path / "g"), "--tracking-uri", uri], capture_output=True, text=True)
     assert refused.returncode == 2 and "--trust-model-code" in refused.stderr

@@ -35,9 +35,9 @@ def test_report_is_self_contained(tiny_run):
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)  # nothing fetched from anywhere
     cells = json.loads((Path(tiny_run.evaluate.out_dir) / "metrics.json").read_text())["within_class_cells"]
     assert cells >= 3 and "<table id=cells>" in page
-    # samples, real, nearest pairs, within-class rows, interpolations; and each cell's strip in the per-cell table
-    assert page.count("data:image/png;base64,") == 5 + min(cells, 24)
-    for key in ("samples", "real", "nearest_pairs", "interpolations", "within_class"):
+    # samples, real, nearest pairs, within-class rows, raw vs post-processed, interpolations; and each cell's strip
+    assert page.count("data:image/png;base64,") == 6 + min(cells, 24)
+    for key in ("samples", "real", "nearest_pairs", "interpolations", "within_class", "postprocess"):
         assert (Path(tiny_run.evaluate.out_dir) / "report" / f"{key}.png").is_file()
 
 
@@ -47,7 +47,7 @@ def test_report_renders_in_headless_chromium(tiny_run, tmp_path):
     dom = chromium("--dump-dom", report.as_uri(), profile=tmp_path / "profile")
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert "<table id=\"metrics\">" in dom.stdout and ">fid<" in dom.stdout and ">precision<" in dom.stdout
-    assert dom.stdout.count("<figure") == 5 and "Within-class diversity per condition cell" in dom.stdout
+    assert dom.stdout.count("<figure") == 6 and "Within-class diversity per condition cell" in dom.stdout
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / "evaluation_report.png"

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from gig_core.sampling import GeneratorBundle
-from gig_core.serving.requests import RequestCancelled, ServingLimits, generate_images, parse_requests
+from gig_core.serving.requests import DisplayRequest, RequestCancelled, ServingLimits, generate_images, parse_requests
 from tests.conftest import _free_port, wait_for_http
 
 
@@ -58,11 +58,19 @@ def test_serve_answers_with_the_images_of_the_train_output(server, tiny_run):
     assert status == 200
     assert [(p["request"], p["index"]) for p in answer["predictions"]] == [(0, 0), (0, 1), (0, 2), (1, 0)]
     images = [base64.b64decode(p["png"]) for p in answer["predictions"]]
-    assert all(Image.open(io.BytesIO(png)).size == (32, 32) for png in images)
+    assert all(Image.open(io.BytesIO(png)).size == (300, 400) for png in images)  # display-ready by default
     bundle = GeneratorBundle.load(Path(tiny_run.train.out_dir) / "generator.pt")
-    local = generate_images(bundle, parse_requests([{"articleType": "Watches", "seed": 7, "count": 3}],
-                                                   bundle.arch.vocab, ServingLimits()))
+    asked = parse_requests([{"articleType": "Watches", "seed": 7, "count": 3}], bundle.arch.vocab, ServingLimits())
+    local = generate_images(bundle, asked, display=DisplayRequest(postprocess=True, size=400))
     assert images[:3] == [row["png"] for row in local]  # same images as in-process, seed for seed
+    status, raw = _post(server, json.dumps({"dataframe_records": [{"articleType": "Watches", "seed": 7, "count": 3}],
+                                            "params": {"postprocess": False}}).encode())
+    assert status == 200
+    assert [base64.b64decode(p["png"]) for p in raw["predictions"]] == [row["png"] for row in
+                                                                       generate_images(bundle, asked)]
+    too_big = {"dataframe_records": [{"count": 1}], "params": {"size": 4096}}
+    status, refused = _post(server, json.dumps(too_big).encode())
+    assert status == 413 and refused["message"] == "size 4096 is over the limit of 1024 pixels (max_size)"
     split = json.dumps({"dataframe_split": {"columns": ["articleType", "count"], "data": [["Heels", 2]]}}).encode()
     assert len(_post(server, split)[1]["predictions"]) == 2
 

@@ -90,6 +90,7 @@ def build_cells(reference, source, fakes: torch.Tensor, extractor) -> CellSet:
         return cells
     labels = bundle.encode(wanted, unknown="random", seed=config.seed)
     samples = bundle.sample(len(wanted), labels, seed=config.seed + 1, batch_size=config.batch_size)  # (C * K, 3, R, R)
+    samples = reference.on_footing(samples)
     features = extract_features(extractor, samples, config.batch_size)
     cells.fake_images = list(samples.split(config.cell_samples))
     cells.fake_features = list(features.split(config.cell_samples))

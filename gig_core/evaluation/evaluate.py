@@ -9,16 +9,18 @@ config (promotion re-scores the champion with it) and the HTML report.
 
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
 from gig_core.atomic import atomic_file, write_json
-from gig_core.config import EvaluateConfig, build
-from gig_core.data.preprocess import TensorSplit, load_split, load_summary, load_vocab
+from gig_core.config import EvaluateConfig, PostprocessConfig, build
+from gig_core.data.preprocess import TensorSplit, load_split, load_summary, load_vocab, square_resize
 from gig_core.device import resolve_device
 from gig_core.evaluation.cells import RealPool, build_cells
 from gig_core.evaluation.features import build_extractor, cached_split_features, catalog_extractor, extract_features
@@ -27,11 +29,19 @@ from gig_core.evaluation.metrics import check_metric_names, compute_metrics
 from gig_core.evaluation.metrics.result import MetricResult
 from gig_core.evaluation.sources import SampleSource, open_sample_source
 from gig_core.layout import EvaluateOutputs
+from gig_core.postprocess import postprocess_batch
 
 
 def attribute_rows(split: TensorSplit, vocab: dict[str, list[str]]) -> list[dict[str, str]]:
     """A split's attribute values by name, one dict per image."""
     return [{a: vocab[a][int(split.labels[a][i])] for a in split.labels} for i in range(len(split))]
+
+
+def display_footing(images: torch.Tensor, display: PostprocessConfig) -> torch.Tensor:
+    """(N, 3, R, R) uint8 -> post-processed for display, then padded and resized back to (N, 3, R, R)
+    the way preprocess treats catalog photos."""
+    shown = [torch.from_numpy(np.array(p)).permute(2, 0, 1) for p in postprocess_batch(images, display)]  # (3, H, W)
+    return square_resize(shown, images.shape[-1])
 
 
 @dataclass
@@ -44,13 +54,14 @@ class Evaluation:
 class ReferenceSet:
     """Held-out real images, their features and attribute mix: what every model is scored on."""
 
-    def __init__(self, config: EvaluateConfig, progress: bool = True):
+    def __init__(self, config: EvaluateConfig, progress: bool = True, display: PostprocessConfig | None = None):
         check_metric_names(config.metrics)
         self.config = config
+        self.display = display or PostprocessConfig()  # what config.postprocessed applies
         self.device = resolve_device(config.device)
         self.extractor: nn.Module = build_extractor(config, progress).to(self.device)
         heldout = load_split(config.data_dir, "heldout")
-        self.images = heldout.images  # (N, 3, R, R) uint8
+        self.images = self.on_footing(heldout.images)  # (N, 3, R, R) uint8
         self.labels = heldout.labels
         if len(self.images) < 2:
             raise ValueError(
@@ -58,7 +69,7 @@ class ReferenceSet:
             )
         self.vocab = load_vocab(config.data_dir)
         self.rows = attribute_rows(heldout, self.vocab)
-        self.features = cached_split_features(config, "heldout", self.images, self.extractor)  # (N, F)
+        self.features = cached_split_features(config, self.split_key("heldout"), self.images, self.extractor)  # (N, F)
         self.fingerprint = load_summary(config.data_dir)["fingerprint"]
         self._train: TensorSplit | None = None
         self._train_features: torch.Tensor | None = None
@@ -68,16 +79,29 @@ class ReferenceSet:
     def resolution(self) -> int:
         return self.images.shape[-1]
 
+    def on_footing(self, images: torch.Tensor) -> torch.Tensor:
+        """(N, 3, R, R) uint8 as scored: unchanged, or with evaluate.postprocessed made display-ready and
+        padded and resized back to R the way preprocess treats catalog photos. Real and generated
+        images both go through it, so a score compares like with like."""
+        return display_footing(images, self.display) if self.config.postprocessed else images
+
+    def split_key(self, split: str) -> str:
+        """The feature cache's name for a split as scored (post-processed splits are cached apart, per setting)."""
+        if not self.config.postprocessed:
+            return split
+        return f"{split}-postprocessed-{hashlib.sha256(repr(asdict(self.display)).encode()).hexdigest()[:10]}"
+
     def train_split(self) -> TensorSplit:
         if self._train is None:
-            self._train = load_split(self.config.data_dir, "train")
+            train = load_split(self.config.data_dir, "train")
+            self._train = replace(train, images=self.on_footing(train.images))
         return self._train
 
     def train_features(self) -> torch.Tensor:
         """(T, F) features of the training images (memorization), from the same cache."""
         if self._train_features is None:
             self._train_features = cached_split_features(
-                self.config, "train", self.train_split().images, self.extractor
+                self.config, self.split_key("train"), self.train_split().images, self.extractor
             )
         return self._train_features
 
@@ -106,6 +130,7 @@ class ReferenceSet:
             raise ValueError(
                 f"generator makes {tuple(fakes.shape[1:])} images, the reference set is {tuple(self.images.shape[1:])}"
             )
+        fakes = self.on_footing(fakes)
         if not conditional:
             return fakes, None
         return fakes, [{a: self.rows[i][a] for a in bundle.arch.vocab if a in self.rows[i]} for i in range(len(fakes))]
@@ -156,10 +181,11 @@ def headline_metrics(values: dict) -> dict[str, float]:
             if (k in HEADLINE or k.startswith("cond_acc_")) and isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
-def evaluate(config: EvaluateConfig, progress: bool = True) -> dict:
-    """Score config's sample source; write metrics.json, the samples' features, the config and the report."""
+def evaluate(config: EvaluateConfig, progress: bool = True, display: PostprocessConfig | None = None) -> dict:
+    """Score config's sample source; write metrics.json, the samples' features, the config and the report.
+    `display`: the post-processing that the report shows and evaluate.postprocessed scores."""
     torch.manual_seed(config.seed)
-    reference = ReferenceSet(config, progress)
+    reference = ReferenceSet(config, progress, display)
     source = open_sample_source(config, reference.resolution)
     evaluation = reference.score(source)
     out = Path(config.out_dir)

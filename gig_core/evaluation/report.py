@@ -17,6 +17,7 @@ from PIL import Image
 from gig_core.atomic import atomic_file
 from gig_core.evaluation.inputs import class_indices
 from gig_core.layout import EvaluateOutputs
+from gig_core.postprocess import postprocess_batch
 from gig_core.sampling import grid_image, save_png
 
 PER_ROW = 8
@@ -126,6 +127,22 @@ def cell_rows(cell_images: dict[str, tuple[torch.Tensor, torch.Tensor]], names: 
     return grid_image(torch.stack(cells), 2 * PER_ROW + 1)
 
 
+def raw_and_postprocessed(bundle, rows: list[dict[str, str]], display, seed: int = 0,
+                          height: int = 160) -> Image.Image:
+    """PER_ROW samples as the model makes them (enlarged, top) and post-processed for display (bottom)."""
+    picked = rows[:PER_ROW]
+    labels = bundle.encode(picked, unknown="random", seed=seed) if bundle.arch.conditional else None
+    raw = bundle.sample(len(picked), labels, seed=seed)  # (n, 3, R, R) uint8
+    shown = postprocess_batch(raw, display, size=height)
+    cell = max(height, max(p.width for p in shown))
+    canvas = Image.new("RGB", (len(shown) * (cell + 4), 2 * (height + 4)), (200, 200, 200))
+    for i, (square, picture) in enumerate(zip(raw, shown)):
+        enlarged = Image.fromarray(square.permute(1, 2, 0).numpy()).resize((height, height), Image.Resampling.NEAREST)
+        canvas.paste(enlarged, (i * (cell + 4) + (cell - height) // 2, 2))
+        canvas.paste(picture, (i * (cell + 4) + (cell - picture.width) // 2, height + 6))
+    return canvas
+
+
 def notice_image() -> Image.Image:
     """A small blank placeholder for a figure that has nothing to show (its caption says why)."""
     return Image.new("RGB", (PER_ROW * 34 + 2, 34 + 2), "white")
@@ -232,6 +249,13 @@ def write_report(evaluation, reference, out_dir: str | Path) -> Path:
             notice_image(),
         )
     if evaluation.source.bundle is not None:
+        display = reference.display
+        figures["postprocess"] = (
+            f"Raw samples (top, enlarged) and the same samples post-processed for display (bottom): background "
+            f"snapped to white, cropped to the product with a {display.margin:.0%} margin, padded to {display.aspect}, "
+            f"Lanczos-resized{', median-denoised' if display.denoise else ''}",
+            raw_and_postprocessed(evaluation.source.bundle, inputs.real_rows, display, seed=inputs.config.seed),
+        )
         figures["interpolations"] = (
             "Latent interpolations: each row walks between two random latents",
             interpolations(evaluation.source.bundle, inputs.real_rows, seed=inputs.config.seed),

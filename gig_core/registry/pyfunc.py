@@ -2,41 +2,60 @@
 
 Input: a DataFrame, one row per request, with a column per conditioning attribute
 (articleType, baseColour, ...; empty = random), `seed` and `count`.
+Params: `postprocess` (default true: display-ready, gig_core/postprocess.py) and `size` (the
+display image's long side; default from the model's config, the project's `postprocess` section).
 Output: a DataFrame with one row per image: `request` (input row), `index` and `png` (bytes).
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import mlflow.pyfunc
 import pandas as pd
 from mlflow.models import ModelSignature
-from mlflow.types.schema import ColSpec, Schema
+from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
+from gig_core.config import PostprocessConfig, build
 from gig_core.sampling import GeneratorBundle
-from gig_core.serving.requests import ServingLimits, generate_images, parse_requests
+from gig_core.serving.requests import ServingLimits, generate_images, parse_display, parse_requests
 
 ARTIFACT_KEY = "generator"
+CONFIG_KEY = "postprocess"  # the model_config entry holding the display settings it was registered with
+
+
+def model_config(display: PostprocessConfig) -> dict:
+    return {CONFIG_KEY: dataclasses.asdict(display)}
 
 
 class GeneratorPyfunc(mlflow.pyfunc.PythonModel):
-    def __init__(self, bundle: GeneratorBundle | None = None):
+    def __init__(self, bundle: GeneratorBundle | None = None, display: PostprocessConfig | None = None):
         self.bundle = bundle
+        self.display = display or PostprocessConfig()
 
     def load_context(self, context) -> None:
         self.bundle = GeneratorBundle.load(context.artifacts[ARTIFACT_KEY])
+        settings = (context.model_config or {}).get(CONFIG_KEY)
+        self.display = build(PostprocessConfig, settings, "model_config.postprocess") if settings else \
+            PostprocessConfig()
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         """The same checks and limits as `gig serve` (gig_core/serving/requests.py), then the images."""
         rows = pd.DataFrame(model_input).to_dict("records")
-        requests = parse_requests(rows, self.bundle.arch.vocab, ServingLimits())
-        return pd.DataFrame(generate_images(self.bundle, requests), columns=["request", "index", "png"])
+        limits = ServingLimits()
+        requests = parse_requests(rows, self.bundle.arch.vocab, limits)
+        display = parse_display(params, self.display, limits)
+        images = generate_images(self.bundle, requests, display=display, postprocess=self.display)
+        return pd.DataFrame(images, columns=["request", "index", "png"])
 
 
-def signature_for(bundle: GeneratorBundle) -> ModelSignature:
+def signature_for(bundle: GeneratorBundle, display: PostprocessConfig | None = None) -> ModelSignature:
     inputs = [ColSpec("string", a, required=False) for a in bundle.arch.vocab]
     inputs += [ColSpec("long", "seed", required=False), ColSpec("long", "count", required=False)]
     outputs = [ColSpec("long", "request"), ColSpec("long", "index"), ColSpec("binary", "png")]
-    return ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs))
+    params = ParamSchema([ParamSpec("postprocess", "boolean", True),
+                          ParamSpec("size", "long", (display or PostprocessConfig()).size)])
+    return ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs), params=params)
 
 
 def input_example(bundle: GeneratorBundle) -> pd.DataFrame:

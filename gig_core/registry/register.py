@@ -2,7 +2,8 @@
 
 The new version always takes alias `challenger`. It takes `champion` when
 `decide_promotion` says so, after the current champion has been re-scored on the
-challenger's reference set (same held-out images, same feature extractor).
+challenger's reference set (same held-out images, same feature extractor); with
+`register.approval: required` it waits for a person instead (registry/approval.py).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import re
 import tempfile
 import time
 import warnings
@@ -23,7 +25,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from gig_core.atomic import write_json
-from gig_core.config import RegisterConfig, flatten
+from gig_core.config import PostprocessConfig, RegisterConfig, flatten
 from gig_core.data.ingest import read_catalog
 from gig_core.data.lineage import read_lineage
 from gig_core.evaluation.bootstrap import paired_difference_interval
@@ -31,6 +33,7 @@ from gig_core.evaluation.evaluate import ReferenceSet, load_evaluate_config, loa
 from gig_core.evaluation.metrics.fid import frechet_distance
 from gig_core.evaluation.sources import SampleSource
 from gig_core.layout import EvaluateOutputs, RegisterOutputs, TrainOutputs
+from gig_core.registry.approval import PENDING, mark_pending
 from gig_core.registry.loading import load_generator
 from gig_core.registry.promotion import (
     CHALLENGER,
@@ -41,7 +44,7 @@ from gig_core.registry.promotion import (
     PromotionDecision,
     decide_promotion,
 )
-from gig_core.registry.pyfunc import ARTIFACT_KEY, input_example, signature_for
+from gig_core.registry.pyfunc import ARTIFACT_KEY, input_example, model_config, signature_for
 from gig_core.registry.requirements import copy_package_code, lock_file, runtime_requirements
 from gig_core.sampling import GeneratorBundle
 from gig_core.tracking import check_registry, reopen_training_run
@@ -107,12 +110,17 @@ def wait_until_ready(client: MlflowClient, model_name: str, version: str, timeou
         time.sleep(1)
 
 
+def metric_name(name: str) -> str:
+    """A name MLflow accepts: class names come from the catalog and may hold any character."""
+    return re.sub(r"[^\w\-. :/]", "_", name)
+
+
 def scalar_metrics(metrics: dict) -> dict[str, float]:
     """metrics.json as MLflow metrics: numbers as they are, per-class dicts as name.class."""
     out = {}
     for key, value in metrics.items():
         if isinstance(value, dict):
-            out.update({f"{key}.{k}": float(v) for k, v in value.items()})
+            out.update({metric_name(f"{key}.{k}"): float(v) for k, v in value.items()})
         elif isinstance(value, (int, float)):
             out[key] = float(value)
     return out
@@ -179,6 +187,7 @@ class Registration:
     catalog_dvc_md5: str
     catalog: dict  # lineage.json of the ingest output: content hash and the source's versions
     promotion: dict
+    approval: str = ""  # "pending": the rule promotes it, a person must approve (register.approval: required)
 
     @classmethod
     def read(cls, register_dir: str | Path) -> Registration:
@@ -195,8 +204,13 @@ def log_catalog_input(ingest_dir: str, lineage: dict) -> None:
     mlflow.log_input(dataset, context="training", tags={k: str(v) for k, v in lineage.items()})
 
 
+def promotion_verdict(decision: PromotionDecision, approval: str) -> str:
+    """'True', 'False', or 'pending' when the rule promotes and a person has yet to approve."""
+    return PENDING if decision.promote and approval == "required" else str(decision.promote)
+
+
 def version_tags(train_config: dict, metrics: dict, lineage: dict, catalog_hash: str,
-                 decision: PromotionDecision) -> dict[str, str]:
+                 decision: PromotionDecision, approval: str = "automatic") -> dict[str, str]:
     """What a person (or the gallery) filters versions by, without opening the run."""
     tags = {
         "family": str(train_config.get("model", "")),
@@ -204,7 +218,7 @@ def version_tags(train_config: dict, metrics: dict, lineage: dict, catalog_hash:
         "catalog_sha256": str(lineage.get("catalog_sha256", "")),
         "catalog_source": str(lineage.get("source", "")),
         "catalog_dvc_md5": catalog_hash,
-        "promoted": str(decision.promote),
+        "promoted": promotion_verdict(decision, approval),
         "promotion_reason": decision.reason,
     }
     for key in ("fid", "within_class_diversity", "precision", "recall"):
@@ -214,10 +228,12 @@ def version_tags(train_config: dict, metrics: dict, lineage: dict, catalog_hash:
 
 
 def version_description(train_config: dict, metrics: dict, lineage: dict, catalog_hash: str,
-                        decision: PromotionDecision) -> str:
+                        decision: PromotionDecision, approval: str = "automatic") -> str:
     catalog = lineage.get("catalog_sha256", "")[:12] or catalog_hash[:12] or "unrecorded"
     conditions = ", ".join(train_config.get("condition_on") or []) or "nothing"
-    verdict = "Promoted to champion" if decision.promote else "Not promoted"
+    verdict = {"True": "Promoted to champion", "False": "Not promoted",
+               PENDING: "Passes the promotion rule; waiting for a person's approval"}
+    verdict = verdict[promotion_verdict(decision, approval)]
     return (
         f"{train_config.get('model')} generator, {train_config.get('resolution')} px, {train_config.get('steps')} "
         f"steps, conditioned on {conditions}; catalog {catalog} from {lineage.get('source', 'an unrecorded source')}; "
@@ -226,8 +242,10 @@ def version_description(train_config: dict, metrics: dict, lineage: dict, catalo
     )
 
 
-def log_generator_model(bundle: GeneratorBundle, weights: Path, model_name: str, requirements: list[str]):
-    """The pyfunc model: gig_core's code and the generator's weights inside, requirements from the lock."""
+def log_generator_model(bundle: GeneratorBundle, weights: Path, model_name: str, requirements: list[str],
+                        display: PostprocessConfig):
+    """The pyfunc model: gig_core's code and the generator's weights inside, requirements from the lock,
+    the display settings as its model_config."""
     with tempfile.TemporaryDirectory() as scratch, warnings.catch_warnings():
         # MLflow warns that pip requirements cannot be checked offline; the pins are the lock's.
         warnings.filterwarnings("ignore", message=".*(Failed to resolve installed pip version|infer).*")
@@ -236,14 +254,18 @@ def log_generator_model(bundle: GeneratorBundle, weights: Path, model_name: str,
             python_model=str(Path(__file__).with_name("model_code.py")),
             code_paths=[str(copy_package_code(Path(scratch)))],
             artifacts={ARTIFACT_KEY: str(weights)},
-            signature=signature_for(bundle),
+            signature=signature_for(bundle, display),
             input_example=input_example(bundle),
+            model_config=model_config(display),
             pip_requirements=requirements,
             registered_model_name=model_name,
         )
 
 
-def register(config: RegisterConfig, progress: bool = True) -> Registration:
+def register(config: RegisterConfig, progress: bool = True, display: PostprocessConfig | None = None) -> Registration:
+    """Log and register train's generator; move `champion` when the promotion rule (and, with
+    register.approval: required, a person) says so. `display`: the served model's default post-processing."""
+    display = display or PostprocessConfig()
     check_registry(config.tracking_uri)
     mlflow.set_tracking_uri(config.tracking_uri)
     client = MlflowClient()
@@ -283,7 +305,7 @@ def register(config: RegisterConfig, progress: bool = True) -> Registration:
         if evaluate_files.report.is_file():
             mlflow.log_artifact(str(evaluate_files.report), artifact_path="evaluation")
             mlflow.log_artifacts(str(evaluate_files.figures), artifact_path=f"evaluation/{evaluate_files.figures.name}")
-        info = log_generator_model(bundle, train_files.generator, config.model_name, requirements)
+        info = log_generator_model(bundle, train_files.generator, config.model_name, requirements, display)
         version = str(info.registered_model_version)
         client.set_registered_model_alias(config.model_name, CHALLENGER, version)
 
@@ -306,7 +328,10 @@ def register(config: RegisterConfig, progress: bool = True) -> Registration:
                 )
             if decision.promote:
                 wait_until_ready(client, config.model_name, version)
-                client.set_registered_model_alias(config.model_name, CHAMPION, version)
+                if config.approval == "required":  # the rule says yes; a person has the last word
+                    mark_pending(client, config.model_name, version, comparison.version if comparison else None)
+                else:
+                    client.set_registered_model_alias(config.model_name, CHAMPION, version)
         if comparison is not None:
             mlflow.log_metrics(
                 {
@@ -315,17 +340,17 @@ def register(config: RegisterConfig, progress: bool = True) -> Registration:
                     "fid_improvement_high": comparison.improvement_high,
                 }
             )
-        mlflow.set_tags({"promoted": str(decision.promote), "promotion_reason": decision.reason})
+        mlflow.set_tags({"promoted": promotion_verdict(decision, config.approval), "promotion_reason": decision.reason})
 
-    for key, value in version_tags(train_config, metrics, lineage, catalog_hash, decision).items():
+    for key, value in version_tags(train_config, metrics, lineage, catalog_hash, decision, config.approval).items():
         client.set_model_version_tag(config.model_name, version, key, value)
-    client.update_model_version(config.model_name, version,
-                                description=version_description(train_config, metrics, lineage, catalog_hash, decision))
+    description = version_description(train_config, metrics, lineage, catalog_hash, decision, config.approval)
+    client.update_model_version(config.model_name, version, description=description)
     aliases = client.get_model_version(config.model_name, version).aliases
     result = Registration(
         model_name=config.model_name, version=version, aliases=sorted(aliases), run_id=run.info.run_id,
         tracking_uri=config.tracking_uri, catalog_dvc_md5=catalog_hash, catalog=lineage,
-        promotion=decision.to_dict(),
+        promotion=decision.to_dict(), approval=PENDING if decision.promote and config.approval == "required" else "",
     )
     write_json(RegisterOutputs(config.out_dir).registration, asdict(result))
     return result

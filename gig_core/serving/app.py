@@ -1,8 +1,10 @@
 """`gig serve`: the generator behind a bounded HTTP endpoint, speaking MLflow's scoring protocol.
 
 POST /invocations takes {"dataframe_records": [{attribute: value, "seed": s, "count": n}, ...]}
-(or "dataframe_split") and answers {"predictions": [{"request", "index", "png": base64}, ...]},
-as `mlflow models serve` does. Unlike that server, every limit holds before work starts: the
+(or "dataframe_split"), optionally "params": {"postprocess": true/false, "size": long side px},
+and answers {"predictions": [{"request", "index", "png": base64}, ...]}, as `mlflow models
+serve` does; images are display-ready (gig_core/postprocess.py) unless postprocess is false.
+Unlike that server, every limit holds before work starts: the
 body size (from Content-Length, then while reading), rows and images per call, one generation
 at a time with a short queue (503 beyond it), a deadline per call, and generation stops when
 the client disconnects. Errors are one JSON message naming the limit or the valid values, with
@@ -23,9 +25,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from gig_core.config import ServeConfig
+from gig_core.config import PostprocessConfig, ServeConfig
 from gig_core.sampling import GeneratorBundle
-from gig_core.serving.requests import RequestCancelled, RequestError, ServingLimits, generate_images, parse_requests
+from gig_core.serving.requests import (
+    DisplayRequest,
+    RequestCancelled,
+    RequestError,
+    ServingLimits,
+    generate_images,
+    parse_display,
+    parse_requests,
+)
 
 DISCONNECT_POLL_SECONDS = 0.1
 ERROR_CODES = {400: "BAD_REQUEST", 413: "REQUEST_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE"}
@@ -49,8 +59,8 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-def _rows(body: bytes) -> list:
-    """The rows of a scoring-protocol JSON body; errors say where, never echo the body."""
+def _rows(body: bytes) -> tuple[list, dict | None]:
+    """The rows and params of a scoring-protocol JSON body; errors say where, never echo the body."""
     try:
         payload = json.loads(body)
     except UnicodeDecodeError:
@@ -61,8 +71,11 @@ def _rows(body: bytes) -> list:
         raise RequestError(
             'expected {"dataframe_records": [...]} or {"dataframe_split": {"columns": [...], "data": [[...]]}}'
         )
+    params = payload.get("params")
+    if params is not None and not isinstance(params, dict):
+        raise RequestError('"params" must be an object, e.g. {"postprocess": true, "size": 400}')
     if "dataframe_records" in payload:
-        return payload["dataframe_records"]
+        return payload["dataframe_records"], params
     split = payload["dataframe_split"]
     if not (
         isinstance(split, dict)
@@ -71,15 +84,15 @@ def _rows(body: bytes) -> list:
         and all(isinstance(r, list) and len(r) == len(split["columns"]) for r in split["data"])
     ):
         raise RequestError('dataframe_split needs "columns" (a list) and "data" (rows of as many values)')
-    return [dict(zip(split["columns"], row)) for row in split["data"]]
+    return [dict(zip(split["columns"], row)) for row in split["data"]], params
 
 
 class ImageService:
     """One loaded generator and the admission rules around it."""
 
-    def __init__(self, bundle: GeneratorBundle, config: ServeConfig):
-        self.bundle, self.config = bundle, config
-        self.limits = ServingLimits(max_rows=config.max_rows, max_images=config.max_images)
+    def __init__(self, bundle: GeneratorBundle, config: ServeConfig, display: PostprocessConfig):
+        self.bundle, self.config, self.display = bundle, config, display
+        self.limits = ServingLimits(max_rows=config.max_rows, max_images=config.max_images, max_size=config.max_size)
         self.running = asyncio.Semaphore(1)  # generation uses every core: one at a time
         self.admitted = 0  # running + waiting
 
@@ -88,7 +101,9 @@ class ImageService:
             if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
                 raise RequestError("send Content-Type: application/json", status=415)
             body = await _read_body(request, self.config.max_body_bytes)
-            requests = parse_requests(_rows(body), self.bundle.arch.vocab, self.limits)
+            rows, params = _rows(body)
+            requests = parse_requests(rows, self.bundle.arch.vocab, self.limits)
+            display = parse_display(params, self.display, self.limits)
         except RequestError as error:
             return _error(error.status, str(error))
         if self.admitted > self.config.max_waiting:
@@ -98,11 +113,11 @@ class ImageService:
         try:
             deadline = time.monotonic() + self.config.deadline_seconds
             async with self.running:
-                return await self._generate(request, requests, deadline)
+                return await self._generate(request, requests, display, deadline)
         finally:
             self.admitted -= 1
 
-    async def _generate(self, request: Request, requests, deadline: float) -> Response:
+    async def _generate(self, request: Request, requests, display: DisplayRequest, deadline: float) -> Response:
         if time.monotonic() > deadline:
             return _error(
                 503,
@@ -115,7 +130,8 @@ class ImageService:
         gone = threading.Event()
         work = asyncio.create_task(
             asyncio.to_thread(
-                generate_images, self.bundle, requests, lambda: gone.is_set() or time.monotonic() > deadline
+                generate_images, self.bundle, requests, lambda: gone.is_set() or time.monotonic() > deadline,
+                display=display, postprocess=self.display,
             )
         )
         while not work.done():  # the thread checks `gone` between chunks of images
@@ -137,8 +153,8 @@ class ImageService:
         return JSONResponse({"predictions": predictions})
 
 
-def build_app(bundle: GeneratorBundle, config: ServeConfig) -> Starlette:
-    service = ImageService(bundle, config)
+def build_app(bundle: GeneratorBundle, config: ServeConfig, display: PostprocessConfig | None = None) -> Starlette:
+    service = ImageService(bundle, config, display or PostprocessConfig())
 
     async def ping(request: Request) -> Response:
         return JSONResponse({"status": "ok", "model": config.model})

@@ -1,8 +1,9 @@
 """What a request for images may ask, checked before any image is made.
 
-Shared by `gig serve` and the MLflow pyfunc model, so every path to the generator refuses the
-same things with the same words: too many rows or images, counts and seeds that are not whole
-numbers, attribute values the model was not trained on (the valid ones are listed).
+Shared by `gig serve`, the gallery and the MLflow pyfunc model, so every path to the generator
+refuses the same things with the same words: too many rows or images, counts and seeds that are
+not whole numbers, attribute values the model was not trained on (the valid ones are listed),
+display sizes over the limit.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from gig_core.config import PostprocessConfig
 from gig_core.errors import GigError
-from gig_core.sampling import GeneratorBundle, png_bytes
+from gig_core.postprocess import postprocess_image
+from gig_core.sampling import GeneratorBundle, png_bytes, save_png_bytes
 
 SHOWN_VALUES = 30  # valid values listed in an error; the rest are counted
 SEED_LIMIT = 2**63
@@ -22,6 +25,15 @@ SEED_LIMIT = 2**63
 class ServingLimits:
     max_rows: int = 64  # rows (requests for one kind of image) per call
     max_images: int = 256  # images per call, all rows together
+    max_size: int = 1024  # long side of a post-processed image, pixels
+
+
+@dataclass(frozen=True)
+class DisplayRequest:
+    """How the images come back: post-processed to `size` (long side, px), or raw at the model's resolution."""
+
+    postprocess: bool
+    size: int
 
 
 @dataclass(frozen=True)
@@ -47,14 +59,15 @@ def _missing(value) -> bool:
     return value is None or value == "" or (isinstance(value, float) and math.isnan(value))
 
 
-def _whole_number(value, name: str, row: int, default: int, low: int, high: int) -> int:
+def _whole_number(value, name: str, default: int, low: int, high: int, where: str = "") -> int:
+    """`value` as an int in [low, high), `default` when missing; errors start with `where` (e.g. "row 2: ")."""
     if _missing(value):
         return default
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and
                                                                            not value.is_integer()):
-        raise RequestError(f"row {row}: {name} must be a whole number, got {value!r}")
+        raise RequestError(f"{where}{name} must be a whole number, got {value!r}")
     if not low <= value < high:
-        raise RequestError(f"row {row}: {name} must be in [{low}, {high - 1}], got {int(value)}")
+        raise RequestError(f"{where}{name} must be in [{low}, {high - 1}], got {int(value)}")
     return int(value)
 
 
@@ -79,8 +92,8 @@ def parse_requests(
         unknown = sorted(set(row) - set(allowed))
         if unknown:
             raise RequestError(f"row {i}: unknown field(s) {unknown}; this model takes {allowed}")
-        count = _whole_number(row.get("count"), "count", i, 1, 1, limits.max_images + 1)
-        seed = _whole_number(row.get("seed"), "seed", i, 0, 0, SEED_LIMIT)
+        count = _whole_number(row.get("count"), "count", 1, 1, limits.max_images + 1, f"row {i}: ")
+        seed = _whole_number(row.get("seed"), "seed", 0, 0, SEED_LIMIT, f"row {i}: ")
         attributes = {}
         for attribute, values in vocab.items():
             value = row.get(attribute)
@@ -102,13 +115,40 @@ def parse_requests(
     return requests
 
 
+def parse_display(params: Mapping | None, defaults: PostprocessConfig, limits: ServingLimits) -> DisplayRequest:
+    """The request's `postprocess` (true/false) and `size` options, or a RequestError naming the limit."""
+    params = dict(params or {})
+    unknown = sorted(set(params) - {"postprocess", "size"})
+    if unknown:
+        raise RequestError(f"unknown option(s) {unknown}; the options are 'postprocess' (true/false) and 'size'")
+    postprocess = params.get("postprocess", True)
+    if _missing(postprocess):
+        postprocess = True
+    if not isinstance(postprocess, bool):
+        raise RequestError(f"postprocess must be true or false, got {postprocess!r}")
+    size = _whole_number(params.get("size"), "size", defaults.size, 16, 2**31)
+    if size > limits.max_size:
+        raise RequestError(f"size {size} is over the limit of {limits.max_size} pixels (max_size)", status=413)
+    return DisplayRequest(postprocess, size)
+
+
 def generate_images(
     bundle: GeneratorBundle,
     requests: Sequence[ImageRequest],
     should_stop: Callable[[], bool] = lambda: False,
     chunk: int = 32,
+    display: DisplayRequest | None = None,
+    postprocess: PostprocessConfig | None = None,
 ) -> list[dict]:
-    """[{"request", "index", "png"}] for every image asked for; checks should_stop between chunks of images."""
+    """[{"request", "index", "png"}] for every image asked for, post-processed when `display` says so;
+    checks should_stop between chunks of images."""
+    postprocess = postprocess or PostprocessConfig()
+
+    def encoded(image) -> bytes:  # (3, R, R) uint8 -> PNG bytes
+        if display is None or not display.postprocess:
+            return png_bytes(image)
+        return save_png_bytes(postprocess_image(image, postprocess, display.size))
+
     out = []
     for number, request in enumerate(requests):
         labels = (
@@ -120,5 +160,5 @@ def generate_images(
                 raise RequestCancelled("generation stopped")
             part = {a: t[start : start + chunk] for a, t in labels.items()} if labels else None
             images = bundle.from_latents(z[start : start + chunk], part)  # (<= chunk, 3, R, R) uint8
-            out += [{"request": number, "index": start + i, "png": png_bytes(image)} for i, image in enumerate(images)]
+            out += [{"request": number, "index": start + i, "png": encoded(image)} for i, image in enumerate(images)]
     return out
