@@ -440,11 +440,6 @@ class RegisterConfig:
     )
 
 
-def _aspect_failure(value: str) -> bool:
-    width, sep, height = value.partition(":")
-    return not (sep and width.isdigit() and height.isdigit() and int(width) > 0 and int(height) > 0)
-
-
 @dataclass
 class PostprocessConfig:
     """How a generated square becomes a display-ready photo (gig_core/postprocess.py)."""
@@ -462,13 +457,16 @@ class PostprocessConfig:
         metadata=_help("a row or column belongs to the product when this share of its pixels is not background "
                        "(stray specks do not widen the crop)", min=0.0, lt=1.0),
     )
-    aspect: str = field(default="3:4", metadata=_help("width:height of the display image (this catalog: 3:4)"))
+    aspect: list[int] = field(
+        default_factory=lambda: [3, 4],
+        metadata=_help("[width, height] proportions of the display image (this catalog: [3, 4], portrait)"),
+    )
     size: int = field(default=400, metadata=_help("display size: the long side in pixels", min=16, max=2048))
     denoise: bool = field(default=False, metadata=_help("3x3 median filter before cleanup (light denoising)"))
 
     def __post_init__(self) -> None:
-        if _aspect_failure(self.aspect):
-            raise ConfigError(f"postprocess.aspect: got {self.aspect!r}; expected WIDTH:HEIGHT, e.g. 3:4")
+        if len(self.aspect) != 2 or min(self.aspect) < 1:
+            raise ConfigError(f"postprocess.aspect: got {self.aspect!r}; expected [WIDTH, HEIGHT], e.g. [3, 4]")
         if len(self.background) != 3 or not all(0 <= c <= 255 for c in self.background):
             raise ConfigError(f"postprocess.background: got {self.background!r}; expected [R, G, B], each 0-255")
 

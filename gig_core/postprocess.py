@@ -17,15 +17,9 @@ from PIL import Image, ImageFilter
 from gig_core.config import PostprocessConfig
 
 
-def parse_aspect(aspect: str) -> tuple[int, int]:
-    """'3:4' -> (3, 4): width to height."""
-    width, _, height = aspect.partition(":")
-    return int(width), int(height)
-
-
 def display_shape(config: PostprocessConfig, size: int | None = None) -> tuple[int, int]:
     """(width, height) of a post-processed image: the long side is `size` (config.size by default)."""
-    width, height = parse_aspect(config.aspect)
+    width, height = config.aspect
     long_side = size or config.size
     if height >= width:
         return max(1, round(long_side * width / height)), long_side
@@ -59,7 +53,7 @@ def postprocess_image(image: torch.Tensor, config: PostprocessConfig, size: int 
     product = pixels[top:bottom, left:right]  # (h, w, 3)
     h, w = product.shape[:2]
     margin = round(config.margin * max(h, w))
-    aspect_w, aspect_h = parse_aspect(config.aspect)
+    aspect_w, aspect_h = config.aspect
     # the smallest canvas of the target aspect ratio holding the product and its margin
     canvas_h = max(h + 2 * margin, -(-(w + 2 * margin) * aspect_h // aspect_w))
     canvas_w = max(w + 2 * margin, -(-canvas_h * aspect_w // aspect_h))

@@ -41,7 +41,7 @@ def test_background_is_snapped_to_white_and_the_product_is_cropped_padded_and_re
 
 
 def test_settings_aspect_size_blank_images_and_denoise():
-    wide = postprocess_image(_square(), PostprocessConfig(aspect="4:3", size=200))
+    wide = postprocess_image(_square(), PostprocessConfig(aspect=[4, 3], size=200))
     assert wide.size == (200, 150)
     blank = postprocess_image(torch.full((3, 32, 32), 250, dtype=torch.uint8), PostprocessConfig(size=100))
     assert blank.size == (75, 100) and (np.asarray(blank) == 255).all()  # nothing to crop: plain white
@@ -49,8 +49,8 @@ def test_settings_aspect_size_blank_images_and_denoise():
     noisy[:, 40, 40] = 0  # an isolated pixel inside the background
     smooth = np.asarray(postprocess_image(noisy, PostprocessConfig(denoise=True, margin=0.0, size=64)))
     assert smooth.shape == (64, 48, 3)
-    with pytest.raises(ConfigError, match=r"postprocess.aspect: got '3x4'; expected WIDTH:HEIGHT"):
-        load_section("postprocess", {"postprocess": {"aspect": "3x4"}})
+    with pytest.raises(ConfigError, match=r"postprocess.aspect: got \[3, 0\]; expected \[WIDTH, HEIGHT\]"):
+        load_section("postprocess", {"postprocess": {"aspect": [3, 0]}})
     with pytest.raises(ConfigError, match=r"postprocess.background: got \[255, 255\]"):
         PostprocessConfig(background=[255, 255])
 

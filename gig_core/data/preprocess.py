@@ -16,7 +16,7 @@ import hashlib
 import io
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -172,17 +172,20 @@ class TensorSplit:
     images: torch.Tensor  # (N, 3, R, R) uint8
     labels: dict[str, torch.Tensor]  # attribute -> (N,) int64 index into the vocabulary
     ids: list[str]
+    titles: list[str] = field(default_factory=list)  # the product names (ingest.name_column), "" when none
 
     def __len__(self) -> int:
         return self.images.shape[0]
 
     def save(self, path: Path) -> None:
-        torch.save({"images": self.images, "labels": self.labels, "ids": self.ids}, path)
+        torch.save({"images": self.images, "labels": self.labels, "ids": self.ids, "titles": self.titles}, path)
 
     @classmethod
     def load(cls, path: Path) -> "TensorSplit":
         data = read_torch_file(path, "preprocessed split", "rerun gig preprocess (or dvc repro preprocess)")
-        return cls(images=data["images"], labels=data["labels"], ids=list(data["ids"]))
+        ids = list(data["ids"])
+        titles = list(data.get("titles", [""] * len(ids)))  # splits written before titles were kept
+        return cls(images=data["images"], labels=data["labels"], ids=ids, titles=titles)
 
 
 def load_split(data_dir: str | Path, split: str) -> TensorSplit:
@@ -221,6 +224,7 @@ def preprocess_catalog(config: PreprocessConfig, progress: bool = True) -> dict:
     }
     heldout = holdout_mask(catalog["sha256"], config.holdout_fraction, config.split_salt)
     ids = catalog["id"].tolist()
+    titles = catalog["name"].fillna("").astype(str).tolist()
 
     summary: dict = {"resolution": config.resolution, "label_attributes": list(config.label_attributes)}
     with atomic_dir(config.out_dir) as out:
@@ -230,6 +234,7 @@ def preprocess_catalog(config: PreprocessConfig, progress: bool = True) -> dict:
                 images=images[index].contiguous(),
                 labels={a: t[index] for a, t in labels.items()},
                 ids=[ids[i] for i in index.tolist()],
+                titles=[titles[i] for i in index.tolist()],
             ).save(out / f"{split}.pt")
             summary[f"{split}_images"] = int(mask.sum())
         fingerprint = hashlib.sha256()
@@ -237,6 +242,9 @@ def preprocess_catalog(config: PreprocessConfig, progress: bool = True) -> dict:
             fingerprint.update(f"{content_hash}:{int(is_heldout)}\n".encode())
         fingerprint.update(json.dumps([config.resolution, vocab], sort_keys=True).encode())
         summary["fingerprint"] = fingerprint.hexdigest()
+        # which titles: a text encoder fitted on them is cached under this (gig_core/text/)
+        summary["titles_sha256"] = hashlib.sha256("\n".join(f"{h}:{t}" for h, t in sorted(
+            zip(catalog["sha256"], titles))).encode()).hexdigest()
         summary["class_counts"] = {a: catalog[a].value_counts().sort_index().to_dict() for a in config.label_attributes}
         PreprocessOutputs(out).vocab.write_text(json.dumps(vocab, indent=2) + "\n")
         PreprocessOutputs(out).summary.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")

@@ -252,8 +252,8 @@ def write_report(evaluation, reference, out_dir: str | Path) -> Path:
         display = reference.display
         figures["postprocess"] = (
             f"Raw samples (top, enlarged) and the same samples post-processed for display (bottom): background "
-            f"snapped to white, cropped to the product with a {display.margin:.0%} margin, padded to {display.aspect}, "
-            f"Lanczos-resized{', median-denoised' if display.denoise else ''}",
+            f"snapped to white, cropped to the product with a {display.margin:.0%} margin, padded to "
+            f"{display.aspect[0]}:{display.aspect[1]}, Lanczos-resized{', median-denoised' if display.denoise else ''}",
             raw_and_postprocessed(evaluation.source.bundle, inputs.real_rows, display, seed=inputs.config.seed),
         )
         figures["interpolations"] = (

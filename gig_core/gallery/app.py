@@ -33,7 +33,7 @@ from gig_core.config import GalleryConfig, PostprocessConfig, RegisterConfig
 from gig_core.errors import GigError
 from gig_core.gallery.plots import history_png
 from gig_core.gallery.registry_view import RegistryView, VersionRecord
-from gig_core.registry.approval import PENDING, STALE, ApprovalError, decide_approval
+from gig_core.registry.approval import PENDING, STALE, ApprovalDecision, ApprovalError, decide_approval
 from gig_core.registry.loading import ModelLoadError
 from gig_core.serving.requests import DisplayRequest, RequestError, ServingLimits, generate_images, parse_requests
 
@@ -140,9 +140,7 @@ class Gallery:
 
     def vocab(self, versions: list[str]) -> dict[str, list[str]]:
         """The attribute values to offer: the newest shown model's vocabularies."""
-        for version in sorted(versions, key=int, reverse=True):
-            return self.view.generator(version).arch.vocab
-        return {}
+        return self.view.generator(max(versions, key=int)).arch.vocab
 
     def page_request(self, values: dict[str, str], vocab: dict[str, list[str]]) -> PageRequest:
         count = _whole(values.get("count"), "count", self.config.default_count, self.config.max_count,
@@ -261,9 +259,12 @@ class Gallery:
             raise GalleryError("decision must be approve or reject")
         from gig_core.registry.register import promotion_lock  # one champion decision at a time, as register
 
-        with promotion_lock(self.config.tracking_uri):
-            result = await asyncio.to_thread(decide_approval, self.view.client, self.config.model_name, version,
-                                             decision == "approve", form.get("by", ""), form.get("comment", ""))
+        def decide() -> ApprovalDecision:  # in a thread: the lock may be held by a register re-scoring the champion
+            with promotion_lock(self.config.tracking_uri):
+                return decide_approval(self.view.client, self.config.model_name, version, decision == "approve",
+                                       form.get("by", ""), form.get("comment", ""))
+
+        result = await asyncio.to_thread(decide)
         status = 409 if result.status == STALE else 200
         return self.message(request, f"Version {version}: {result.status}", result.message, status)
 

@@ -22,7 +22,6 @@ from pathlib import Path
 import mlflow
 import yaml
 from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
 
 from gig_core.atomic import write_json
 from gig_core.config import PostprocessConfig, RegisterConfig, flatten
@@ -33,7 +32,7 @@ from gig_core.evaluation.evaluate import ReferenceSet, load_evaluate_config, loa
 from gig_core.evaluation.metrics.fid import frechet_distance
 from gig_core.evaluation.sources import SampleSource
 from gig_core.layout import EvaluateOutputs, RegisterOutputs, TrainOutputs
-from gig_core.registry.approval import PENDING, mark_pending
+from gig_core.registry.approval import PENDING, current_champion, mark_pending
 from gig_core.registry.loading import load_generator
 from gig_core.registry.promotion import (
     CHALLENGER,
@@ -62,16 +61,9 @@ def catalog_dvc_hash(dvc_file: str | Path) -> str:
     return str(outs[0].get("md5", ""))
 
 
-def champion_version(client: MlflowClient, model_name: str) -> str | None:
-    try:
-        return str(client.get_model_version_by_alias(model_name, CHAMPION).version)
-    except MlflowException:
-        return None
-
-
 def champion_bundle(client: MlflowClient, model_name: str) -> tuple[str, GeneratorBundle] | None:
     """(version, generator) of the current champion, or None when there is none."""
-    version = champion_version(client, model_name)
+    version = current_champion(client, model_name)
     if version is None:
         return None
     # The version read, even if the alias moves; its weights only, never its code.
@@ -318,7 +310,7 @@ def register(config: RegisterConfig, progress: bool = True, display: Postprocess
                     reference = reference or ReferenceSet(eval_config, progress)
                     comparison = compare_with_champion(*champion, reference, Path(config.evaluate_dir))
                 decision = decide_promotion(metrics["fid"], comparison, config.promotion_margin, diversity, first_floor)
-                if not decision.promote or champion_version(client, config.model_name) == (
+                if not decision.promote or current_champion(client, config.model_name) == (
                     champion[0] if champion else None
                 ):
                     break  # nobody moved the champion while this one was being compared with it
