@@ -54,6 +54,7 @@ memorization {metrics["memorized_share"]:.1%} copies)
   model       : {version.name} version {version.version}, aliases {sorted(version.aliases)}  \
 [{registration.promotion["reason"]}]
   MLflow UI   : .venv/bin/mlflow ui --backend-store-uri {params.register.tracking_uri}   then open http://127.0.0.1:5000
-  generate    : .venv/bin/gig generate -n 16 --attr articleType=Tshirts --attr baseColour=Blue --out grid.png
+  generate    : .venv/bin/gig generate -n 16 --attr articleType=Tshirts --attr baseColour=Blue --out generated
+  gallery     : .venv/bin/gig gallery   (pick, compare, download and approve images on http://127.0.0.1:5002/)
   serve       : .venv/bin/gig serve   (models:/{version.name}@champion on http://127.0.0.1:5001/invocations)
 """)

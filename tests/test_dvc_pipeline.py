@@ -1,5 +1,6 @@
 """The real dvc.yaml and params.yaml, run by DVC on the tiny catalog in a scratch git repo."""
 
+import json
 import os
 import re
 import shutil
@@ -84,7 +85,7 @@ def test_dvc_repro_runs_everything_once_then_only_what_changed(tmp_path, tiny_ca
     assert "fid" in header and "within_class_diversity" in header and "train.steps" in header, header
     assert any("50" in row and "0.0003" in row for row in table.splitlines()[2:]), table
     plots = _dvc("plots", "show", "--json", cwd=project)
-    for figure in ("samples", "real", "nearest_pairs", "interpolations", "within_class"):
+    for figure in ("samples", "real", "nearest_pairs", "interpolations", "within_class", "postprocess"):
         assert f"outputs/evaluate/report/{figure}.png" in plots  # the report's figures are DVC plots
     client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
     versions = client.search_model_versions("name='gig-generator'")
@@ -94,6 +95,10 @@ def test_dvc_repro_runs_everything_once_then_only_what_changed(tmp_path, tiny_ca
     # register logged into the training's own run, next to its per-step metrics
     assert len(client.get_metric_history(challenger.run_id, "loss_d")) > 1
     assert "fid" in client.get_run(challenger.run_id).data.metrics
+    # the run's within_class_diversity is the evaluation's; the collapse guard's per-step estimate has its own name
+    evaluated = json.loads((project / "outputs" / "evaluate" / "metrics.json").read_text())["within_class_diversity"]
+    assert client.get_run(challenger.run_id).data.metrics["within_class_diversity"] == pytest.approx(evaluated)
+    assert len(client.get_metric_history(challenger.run_id, "guard_within_class_diversity")) > 1
     logged = [a.path for a in client.list_artifacts(challenger.run_id, "evaluation")]
     assert "evaluation/report.html" in logged and "evaluation/report" in logged  # the report, in MLflow
     # Lineage: DVC's hash of data/ and the catalog's content hash on the version, the catalog as its input.

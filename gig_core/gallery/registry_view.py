@@ -72,8 +72,8 @@ class RegistryView:
             except MlflowException:
                 pass
         tags = dict(found.tags)
-        for key in METRICS:  # the version's own tags when its run is gone
-            if key not in metrics and key in tags:
+        for key in METRICS:  # the evaluation's figures as register tagged them win over the run's latest value
+            if key in tags:
                 metrics[key] = float(tags[key])
         return VersionRecord(
             version=str(found.version), created_ms=int(found.creation_timestamp or 0), aliases=sorted(found.aliases),

@@ -403,7 +403,10 @@ class Trainer:
         row = [state.step, *losses, p, guard["within_class_diversity"], speed]
         state.history.append(row)
         if self.tracker:
-            self.tracker.log({**dict(zip(self.columns[1:], row[1:])), **guard}, state.step)
+            # the guard's estimate under its own name: `within_class_diversity` in the run is the evaluation's
+            scalars = {**dict(zip(self.columns[1:], row[1:])), **guard}
+            self.tracker.log({f"guard_{k}" if k.startswith("within_class") else k: v for k, v in scalars.items()},
+                             state.step)
         bar.set_postfix(
             loss_d=f"{losses[0]:.3f}", loss_g=f"{losses[1]:.3f}", diversity=f"{guard['within_class_diversity']:.2f}"
         )
