@@ -107,7 +107,8 @@ def generate_images_to(config: GenerateConfig, attributes: dict[str, str],
             picture.save(folder / name, format="PNG")
         thumbs = [np.asarray(p.resize(_thumb_size(p.size))) for p in pictures]
         batch = torch.from_numpy(np.stack(thumbs)).permute(0, 3, 1, 2)  # (n, 3, h, w) uint8
-        labelled_grid(batch, config.columns, title=f"{asked}; seed {config.seed}").save(folder / GRID)
+        row_labels = [names[i].removesuffix(".png") for i in range(0, len(names), config.columns)]  # first file
+        labelled_grid(batch, config.columns, row_labels, title=f"{asked}; seed {config.seed}").save(folder / GRID)
         write_json(folder / MANIFEST, {"model": config.model, "attributes": attributes, "seed": config.seed,
                                        "postprocessed": not config.raw, "images": names})
     return GeneratedImages(out, [out / name for name in names], out / GRID)
