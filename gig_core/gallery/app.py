@@ -35,6 +35,7 @@ from gig_core.gallery.plots import history_png
 from gig_core.gallery.registry_view import RegistryView, VersionRecord
 from gig_core.registry.approval import PENDING, STALE, ApprovalDecision, ApprovalError, decide_approval
 from gig_core.registry.loading import ModelLoadError
+from gig_core.serving.app import read_body
 from gig_core.serving.requests import DisplayRequest, RequestError, ServingLimits, generate_images, parse_requests
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -122,17 +123,9 @@ class Gallery:
 
     async def form(self, request: Request) -> dict[str, list[str]]:
         """A url-encoded form body, refused (413) over gallery.max_body_bytes before it is read whole."""
-        declared = request.headers.get("content-length")
-        limit = self.config.max_body_bytes
-        if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            raise GalleryError(f"form body of {declared} bytes; at most {limit} (gallery.max_body_bytes)", 413)
         if request.headers.get("content-type", "").split(";")[0].strip() != "application/x-www-form-urlencoded":
             raise GalleryError("send the form as application/x-www-form-urlencoded", 415)
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
-                raise GalleryError(f"form body over {limit} bytes (gallery.max_body_bytes)", 413)
+        body = await read_body(request, self.config.max_body_bytes, "gallery.max_body_bytes")
         try:
             return urllib.parse.parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=200)
         except (UnicodeDecodeError, ValueError) as error:
@@ -161,7 +154,7 @@ class Gallery:
         row = {**{a: v for a, v in asked.attributes.items() if v}, "seed": asked.seed, "count": asked.count}
         limits = ServingLimits(max_rows=1, max_images=max(self.config.max_count, self.config.max_download))
         requests = parse_requests([row], bundle.arch.vocab, limits)
-        images = generate_images(bundle, requests, display=DisplayRequest(True, size), postprocess=self.display)
+        images = generate_images(bundle, requests, display=DisplayRequest(True, size, self.display))
         return [image["png"] for image in images]
 
     # --- pages ---------------------------------------------------------------------------------

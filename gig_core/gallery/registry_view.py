@@ -11,7 +11,7 @@ from pathlib import Path
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from gig_core.registry.approval import APPROVAL
+from gig_core.registry.approval import APPROVAL, alias_version
 from gig_core.registry.loading import load_generator
 from gig_core.registry.promotion import CHALLENGER, CHAMPION
 from gig_core.sampling import GeneratorBundle
@@ -53,14 +53,9 @@ class RegistryView:
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
         self._generators: OrderedDict[str, GeneratorBundle] = OrderedDict()
 
-    def alias(self, name: str) -> str | None:
-        try:
-            return str(self.client.get_model_version_by_alias(self.model_name, name).version)
-        except MlflowException:
-            return None
-
     def champion_and_challenger(self) -> tuple[str | None, str | None]:
-        return self.alias(CHAMPION), self.alias(CHALLENGER)
+        return (alias_version(self.client, self.model_name, CHAMPION),
+                alias_version(self.client, self.model_name, CHALLENGER))
 
     def record(self, version: str) -> VersionRecord:
         found = self.client.get_model_version(self.model_name, version)
@@ -85,7 +80,7 @@ class RegistryView:
 
     def history(self) -> list[VersionRecord]:
         """Every version, oldest first."""
-        versions = self.client.search_model_versions(f"name = '{self.model_name}'")
+        versions = self.client.search_model_versions(f"name = '{self.model_name}'")  # without their aliases
         return sorted((self.record(str(v.version)) for v in versions), key=lambda r: r.number)
 
     def generator(self, version: str) -> GeneratorBundle:
@@ -99,7 +94,7 @@ class RegistryView:
 
     def report_html(self, version: str) -> str | None:
         """The evaluation report logged with the version's run, or None when it has none."""
-        run_id = self.record(version).run_id
+        run_id = self.client.get_model_version(self.model_name, version).run_id
         if not run_id:
             return None
         with tempfile.TemporaryDirectory(prefix="gig-report-") as scratch:

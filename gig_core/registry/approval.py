@@ -43,11 +43,16 @@ class ApprovalDecision:
     message: str
 
 
-def current_champion(client: MlflowClient, model_name: str) -> str | None:
+def alias_version(client: MlflowClient, model_name: str, alias: str) -> str | None:
+    """The version `alias` points at, or None when it points nowhere."""
     try:
-        return str(client.get_model_version_by_alias(model_name, CHAMPION).version)
+        return str(client.get_model_version_by_alias(model_name, alias).version)
     except MlflowException:
         return None
+
+
+def current_champion(client: MlflowClient, model_name: str) -> str | None:
+    return alias_version(client, model_name, CHAMPION)
 
 
 def mark_pending(client: MlflowClient, model_name: str, version: str, compared_with: str | None) -> None:

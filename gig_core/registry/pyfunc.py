@@ -45,7 +45,7 @@ class GeneratorPyfunc(mlflow.pyfunc.PythonModel):
         limits = ServingLimits()
         requests = parse_requests(rows, self.bundle.arch.vocab, limits)
         display = parse_display(params, self.display, limits)
-        images = generate_images(self.bundle, requests, display=display, postprocess=self.display)
+        images = generate_images(self.bundle, requests, display=display)
         return pd.DataFrame(images, columns=["request", "index", "png"])
 
 

@@ -202,7 +202,7 @@ def promotion_verdict(decision: PromotionDecision, approval: str) -> str:
 
 
 def version_tags(train_config: dict, metrics: dict, lineage: dict, catalog_hash: str,
-                 decision: PromotionDecision, approval: str = "automatic") -> dict[str, str]:
+                 decision: PromotionDecision, verdict: str) -> dict[str, str]:
     """What a person (or the gallery) filters versions by, without opening the run."""
     tags = {
         "family": str(train_config.get("model", "")),
@@ -210,7 +210,7 @@ def version_tags(train_config: dict, metrics: dict, lineage: dict, catalog_hash:
         "catalog_sha256": str(lineage.get("catalog_sha256", "")),
         "catalog_source": str(lineage.get("source", "")),
         "catalog_dvc_md5": catalog_hash,
-        "promoted": promotion_verdict(decision, approval),
+        "promoted": verdict,
         "promotion_reason": decision.reason,
     }
     for key in ("fid", "within_class_diversity", "precision", "recall"):
@@ -220,17 +220,16 @@ def version_tags(train_config: dict, metrics: dict, lineage: dict, catalog_hash:
 
 
 def version_description(train_config: dict, metrics: dict, lineage: dict, catalog_hash: str,
-                        decision: PromotionDecision, approval: str = "automatic") -> str:
+                        decision: PromotionDecision, verdict: str) -> str:
     catalog = lineage.get("catalog_sha256", "")[:12] or catalog_hash[:12] or "unrecorded"
     conditions = ", ".join(train_config.get("condition_on") or []) or "nothing"
-    verdict = {"True": "Promoted to champion", "False": "Not promoted",
-               PENDING: "Passes the promotion rule; waiting for a person's approval"}
-    verdict = verdict[promotion_verdict(decision, approval)]
+    said = {"True": "Promoted to champion", "False": "Not promoted",
+            PENDING: "Passes the promotion rule; waiting for a person's approval"}[verdict]
     return (
         f"{train_config.get('model')} generator, {train_config.get('resolution')} px, {train_config.get('steps')} "
         f"steps, conditioned on {conditions}; catalog {catalog} from {lineage.get('source', 'an unrecorded source')}; "
         f"FID {metrics.get('fid', float('nan')):.3f}, within-class diversity "
-        f"{metrics.get('within_class_diversity', float('nan')):.3f}. {verdict}: {decision.reason}"
+        f"{metrics.get('within_class_diversity', float('nan')):.3f}. {said}: {decision.reason}"
     )
 
 
@@ -318,9 +317,10 @@ def register(config: RegisterConfig, progress: bool = True, display: Postprocess
                 raise RuntimeError(
                     f"the {CHAMPION} of {config.model_name} kept moving during {PROMOTION_ATTEMPTS} comparisons"
                 )
+            verdict = promotion_verdict(decision, config.approval)
             if decision.promote:
                 wait_until_ready(client, config.model_name, version)
-                if config.approval == "required":  # the rule says yes; a person has the last word
+                if verdict == PENDING:  # the rule says yes; a person has the last word
                     mark_pending(client, config.model_name, version, comparison.version if comparison else None)
                 else:
                     client.set_registered_model_alias(config.model_name, CHAMPION, version)
@@ -332,17 +332,17 @@ def register(config: RegisterConfig, progress: bool = True, display: Postprocess
                     "fid_improvement_high": comparison.improvement_high,
                 }
             )
-        mlflow.set_tags({"promoted": promotion_verdict(decision, config.approval), "promotion_reason": decision.reason})
+        mlflow.set_tags({"promoted": verdict, "promotion_reason": decision.reason})
 
-    for key, value in version_tags(train_config, metrics, lineage, catalog_hash, decision, config.approval).items():
+    for key, value in version_tags(train_config, metrics, lineage, catalog_hash, decision, verdict).items():
         client.set_model_version_tag(config.model_name, version, key, value)
-    description = version_description(train_config, metrics, lineage, catalog_hash, decision, config.approval)
+    description = version_description(train_config, metrics, lineage, catalog_hash, decision, verdict)
     client.update_model_version(config.model_name, version, description=description)
     aliases = client.get_model_version(config.model_name, version).aliases
     result = Registration(
         model_name=config.model_name, version=version, aliases=sorted(aliases), run_id=run.info.run_id,
         tracking_uri=config.tracking_uri, catalog_dvc_md5=catalog_hash, catalog=lineage,
-        promotion=decision.to_dict(), approval=PENDING if decision.promote and config.approval == "required" else "",
+        promotion=decision.to_dict(), approval=PENDING if verdict == PENDING else "",
     )
     write_json(RegisterOutputs(config.out_dir).registration, asdict(result))
     return result

@@ -46,16 +46,16 @@ def _error(status: int, message: str, code: str = "", headers: dict[str, str] | 
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused with 413 as soon as it is known to be over `limit` bytes."""
+async def read_body(request: Request, limit: int, setting: str = "serve.max_body_bytes") -> bytes:
+    """The request body, refused with 413 as soon as it is known to be over `limit` bytes (`setting` names it)."""
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        raise RequestError(f"request body of {declared} bytes; at most {limit} (serve.max_body_bytes)", status=413)
+        raise RequestError(f"request body of {declared} bytes; at most {limit} ({setting})", status=413)
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
-            raise RequestError(f"request body over {limit} bytes (serve.max_body_bytes)", status=413)
+            raise RequestError(f"request body over {limit} bytes ({setting})", status=413)
     return bytes(body)
 
 
@@ -100,7 +100,7 @@ class ImageService:
         try:
             if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
                 raise RequestError("send Content-Type: application/json", status=415)
-            body = await _read_body(request, self.config.max_body_bytes)
+            body = await read_body(request, self.config.max_body_bytes)
             rows, params = _rows(body)
             requests = parse_requests(rows, self.bundle.arch.vocab, self.limits)
             display = parse_display(params, self.display, self.limits)
@@ -131,7 +131,7 @@ class ImageService:
         work = asyncio.create_task(
             asyncio.to_thread(
                 generate_images, self.bundle, requests, lambda: gone.is_set() or time.monotonic() > deadline,
-                display=display, postprocess=self.display,
+                display=display,
             )
         )
         while not work.done():  # the thread checks `gone` between chunks of images

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gig_core.config import PostprocessConfig
 from gig_core.errors import GigError
@@ -30,10 +30,12 @@ class ServingLimits:
 
 @dataclass(frozen=True)
 class DisplayRequest:
-    """How the images come back: post-processed to `size` (long side, px), or raw at the model's resolution."""
+    """How the images come back: post-processed with `settings` to `size` (long side, px), or raw at the
+    model's resolution."""
 
     postprocess: bool
     size: int
+    settings: PostprocessConfig = field(default_factory=PostprocessConfig)
 
 
 @dataclass(frozen=True)
@@ -129,7 +131,7 @@ def parse_display(params: Mapping | None, defaults: PostprocessConfig, limits: S
     size = _whole_number(params.get("size"), "size", defaults.size, 16, 2**31)
     if size > limits.max_size:
         raise RequestError(f"size {size} is over the limit of {limits.max_size} pixels (max_size)", status=413)
-    return DisplayRequest(postprocess, size)
+    return DisplayRequest(postprocess, size, defaults)
 
 
 def generate_images(
@@ -138,16 +140,14 @@ def generate_images(
     should_stop: Callable[[], bool] = lambda: False,
     chunk: int = 32,
     display: DisplayRequest | None = None,
-    postprocess: PostprocessConfig | None = None,
 ) -> list[dict]:
     """[{"request", "index", "png"}] for every image asked for, post-processed when `display` says so;
     checks should_stop between chunks of images."""
-    postprocess = postprocess or PostprocessConfig()
 
     def encoded(image) -> bytes:  # (3, R, R) uint8 -> PNG bytes
         if display is None or not display.postprocess:
             return png_bytes(image)
-        return save_png_bytes(postprocess_image(image, postprocess, display.size))
+        return save_png_bytes(postprocess_image(image, display.settings, display.size))
 
     out = []
     for number, request in enumerate(requests):
