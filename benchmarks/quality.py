@@ -13,8 +13,13 @@ catalog feature extractor, every metric):
      settings of benchmarks/train_throughput.py).
   3. GIG, equal wall time: the same run resumed until it has trained as long as the plain loop.
 
+With --text (issue #15) it trains the title model instead (`tgan`, the same preset and settings,
+`--steps` steps of 64) and scores it next to run 2's attribute model, re-scored from
+--work/gig/generator.pt on the same reference set: text alignment for the title model, FID and
+within-class diversity for both. It also writes a grid of --text-titles (held-out and invented).
+
     .venv/bin/python benchmarks/quality.py [--catalog ../shared/datasets/fashion-products-small]
-        [--steps 624] [--work /tmp/gig_quality] [--out benchmarks/quality] [--reuse-plain]
+        [--steps 624] [--work /tmp/gig_quality] [--out benchmarks/quality] [--reuse-plain] [--text]
 
 Writes each generator's sample grid (GIG's: its first 16 articleType rows) to --out and every
 figure to --out/results.json.
@@ -36,10 +41,10 @@ from train_throughput import BATCH, NZ, plain_loop
 
 from gig_core.config import EvaluateConfig, IngestConfig, PreprocessConfig, load_section
 from gig_core.data.ingest import ingest_catalog
-from gig_core.data.preprocess import load_split, preprocess_catalog
+from gig_core.data.preprocess import load_split, load_summary, preprocess_catalog
 from gig_core.evaluation.evaluate import ReferenceSet
 from gig_core.evaluation.sources import SampleSource, load_generator_file
-from gig_core.sampling import grid_image, save_png, to_uint8
+from gig_core.sampling import grid_image, labelled_grid, save_png, to_uint8
 from gig_core.training.trainer import train
 
 PADDED_TRANSFORM = transforms.Compose([
@@ -67,6 +72,20 @@ SHOWN = [
     "memorized_share_real",
     "within_class_cells",
     "num_samples",
+    "r_precision",
+    "r_precision_ci_low",
+    "r_precision_ci_high",
+    "r_precision_real",
+    "title_acc_articleType",
+    "title_acc_real_articleType",
+    "title_acc_baseColour",
+    "title_acc_real_baseColour",
+]
+INVENTED_TITLES = [  # wordings and combinations the catalog does not have
+    "Women Pink Sports Watch",
+    "Men Yellow Formal Shoes",
+    "Kids Green Backpack",
+    "Women Red Denim Jeans",
 ]
 
 
@@ -116,6 +135,36 @@ def run_plain_loop(
     return plain_seconds
 
 
+def run_text_model(steps: int, data_dir: Path, work: Path, out: Path, reference: ReferenceSet) -> None:
+    """The title model (tgan) against the attribute model of the main run, both at `steps` steps of 64."""
+    attribute_model = work / "gig" / "generator.pt"
+    if not attribute_model.is_file():
+        raise SystemExit(f"quality.py --text: no {attribute_model}; run quality.py without --text first")
+    results = {"gig (hcgan), equal images, re-scored": {
+        "model": "hcgan", "steps": steps,
+        **score(reference, SampleSource("hcgan", bundle=load_generator_file(attribute_model)))}}
+    print("hcgan", json.dumps(results["gig (hcgan), equal images, re-scored"]), flush=True)
+    config = load_section("train", "params.yaml", dict(
+        preset="64", model="tgan", data_dir=str(data_dir), out_dir=str(work / "tgan"), steps=steps, amp=True,
+        channels_last=True, tracking_uri="", checkpoint_every=0, sample_every=10**9, resume="",
+        cache_dir=str(work / "cache")))
+    started = time.perf_counter()
+    train(config, progress=False)
+    results["tgan, equal images"] = {
+        "model": "tgan", "steps": steps, "seconds": round(time.perf_counter() - started, 1),
+        **score(reference, SampleSource("tgan", bundle=load_generator_file(work / "tgan" / "generator.pt")))}
+    print("tgan", json.dumps(results["tgan, equal images"]), flush=True)
+    save_top_rows(work / "tgan" / "grid.png", out / "tgan_equal_images.png")
+    bundle = load_generator_file(work / "tgan" / "generator.pt")
+    heldout = sorted(set(reference.titles))
+    picks = [heldout[int(i)] for i in torch.randperm(len(heldout), generator=torch.Generator().manual_seed(1))[:8]]
+    titles = picks + INVENTED_TITLES
+    images = bundle.sample(8 * len(titles), bundle.encode([{"title": t} for t in titles for _ in range(8)]), seed=3)
+    save_png(labelled_grid(images, 8, titles), out / "tgan_titles.png")
+    results["titles grid"] = {"held-out": picks, "invented": INVENTED_TITLES, "file": str(out / "tgan_titles.png")}
+    (out / "text_results.json").write_text(json.dumps(results, indent=2) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--catalog", default="../shared/datasets/fashion-products-small")
@@ -128,6 +177,8 @@ def main() -> None:
         help="take the plain loop's figures and wall time from --out/results.json instead of training "
         "it again (its code and data unchanged; it is the slow half of the benchmark)",
     )
+    parser.add_argument("--text", action="store_true",
+                        help="train and score the title model (tgan) against run 2's attribute model")
     args = parser.parse_args()
     catalog, work, out = Path(args.catalog), Path(args.work), Path(args.out)
     if not (catalog / "styles.csv").is_file():
@@ -135,7 +186,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(os.cpu_count() or 2)
     data_dir = work / "pre"
-    if not (data_dir / "train.pt").is_file():
+    if not (data_dir / "train.pt").is_file() or "titles_sha256" not in load_summary(data_dir):
         ingest_catalog(IngestConfig(source=str(catalog), out_dir=str(work / "ingest")), progress=False)
         preprocess_catalog(
             PreprocessConfig(ingest_dir=str(work / "ingest"), out_dir=str(data_dir), resolution=64), progress=False
@@ -150,6 +201,9 @@ def main() -> None:
         flush=True,
     )
     results = {}
+    if args.text:
+        run_text_model(args.steps, data_dir, work, out, reference)
+        return
 
     if args.reuse_plain:
         results["plain loop, equal images"] = json.loads((out / "results.json").read_text())["plain loop, equal images"]

@@ -13,7 +13,7 @@ def resolve_params(
     """Every stage's section of params.yaml with the run's overrides applied, checked before any work.
 
     `overrides` are dotted keys as in `dvc exp run -S` ({"train.steps": 3000}); the catalog, the
-    registry and the evaluation cache of this cluster come last.
+    registry and the evaluation cache of this cluster (which also holds the title encoder) come last.
     """
     from gig_core.config import resolve_params as resolve
 
@@ -23,6 +23,7 @@ def resolve_params(
         "train.tracking_uri": mlflow_tracking_uri,
         "register.tracking_uri": mlflow_tracking_uri,
         "evaluate.cache_dir": evaluation_cache_dir,
+        "train.cache_dir": evaluation_cache_dir,  # tgan's title encoder, fitted once per catalog version
     })
     return (resolved["ingest"], resolved["preprocess"], resolved["train"], resolved["evaluate"], resolved["register"],
             resolved["postprocess"])

@@ -20,7 +20,8 @@ from gig_core.config import DEFAULT_PARAMS, SECTIONS, ConfigError, TrainConfig, 
 from gig_core.errors import GigError
 
 DEBUG_ENV = "GIG_DEBUG"  # set to 1 for tracebacks instead of one-line errors
-NON_CONFIG_FLAGS = {"command", "params", "quiet", "verbose", "attr"}  # flags of the command, not of a stage's config
+# flags of the command, not of a stage's config
+NON_CONFIG_FLAGS = {"command", "params", "quiet", "verbose", "attr", "title"}
 
 
 # Flags named after what they mean where the config key's name is ambiguous: `--model` is a model
@@ -132,7 +133,7 @@ def _run_generate(config, args) -> None:
         if not sep or not key:
             raise ConfigError(f"--attr expects KEY=VALUE, got {item!r}")
         attributes[key] = value
-    written = generate_images_to(config, attributes, load_section("postprocess", args.params))
+    written = generate_images_to(config, attributes, load_section("postprocess", args.params), args.title)
     print(f"generate: wrote {len(written.images)} images to {written.folder}; labelled grid {written.grid}")
 
 
@@ -228,6 +229,14 @@ def build_parser() -> argparse.ArgumentParser:
                 default=[],
                 metavar="KEY=VALUE",
                 help="attribute of the images, e.g. --attr articleType=Tshirts (repeatable)",
+            )
+            sub.add_argument(
+                "--title",
+                action="append",
+                default=[],
+                metavar="TEXT",
+                help='a product title, for a title model (train.model: tgan), e.g. --title "Women Pink Sports Watch"; '
+                "repeatable: -n images per title, one grid row each",
             )
     sample = commands.add_parser("sample-catalog", help="Copy the bundled sample catalog to a folder (once).")
     sample.add_argument("dest", nargs="?", default="data")

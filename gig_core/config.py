@@ -169,11 +169,13 @@ class TrainConfig:
     out_dir: str = field(default="outputs/train", metadata=_help("checkpoint, sample grids and loss curves go here"))
     model: str = field(
         default="hcgan",
-        metadata=_help("family: hcgan, cgan, dcgan, wgan-gp, vae, vaegan or autoencoder", choices=_model_families),
+        metadata=_help("family: hcgan, tgan (from product titles), cgan, dcgan, wgan-gp, vae, vaegan or autoencoder",
+                       choices=_model_families),
     )
     condition_on: list[str] = field(
         default_factory=lambda: ["articleType", "baseColour"],
-        metadata=_help("attributes the conditional GAN is conditioned on (first one = grid rows)"),
+        metadata=_help("attributes the conditional GAN is conditioned on (first one = grid rows); for tgan, "
+                       "the attributes its title-conditioned samples are gridded and judged by"),
     )
     resolution: int = field(
         default=32, metadata=_help("image side; must match preprocess.resolution", choices=(32, 64, 128))
@@ -181,7 +183,9 @@ class TrainConfig:
     z_dim: int = field(default=128, metadata=_help("latent size", min=1))
     g_channels: int = field(default=32, metadata=_help("base channel count of the generator", min=1))
     d_channels: int = field(default=32, metadata=_help("base channel count of the discriminator", min=1))
-    embed_dim: int = field(default=32, metadata=_help("label embedding size per attribute (hcgan, cgan)", min=1))
+    embed_dim: int = field(
+        default=32, metadata=_help("label embedding size per attribute (hcgan, cgan), or of the title (tgan)", min=1)
+    )
     steps: int = field(default=1500, metadata=_help("optimizer steps of G", min=1))
     batch_size: int = field(default=64, metadata=_help("images per step", min=2))
     lr_g: float = field(default=2e-4, metadata=_help("generator learning rate", gt=0.0))
@@ -205,6 +209,14 @@ class TrainConfig:
             "weight of the auxiliary classification loss (AC-GAN): D learns to name the "
             "attributes of real photos, G to make samples D names as their labels "
             "(0 = off; hcgan, cgan)",
+            min=0.0,
+        ),
+    )
+    mismatch_weight: float = field(
+        default=0.0,
+        metadata=_help(
+            "weight of the matching-aware term (GAN-CLS, Reed et al. 2016): D learns that a real photo under "
+            "another product's title is fake (tgan; 0 = off)",
             min=0.0,
         ),
     )
@@ -262,6 +274,9 @@ class TrainConfig:
     resume: str = field(
         default="", metadata=_help("checkpoint to resume from; 'auto' = out_dir/checkpoint.pt when present; '' = fresh")
     )
+    cache_dir: str = field(
+        default=".gig_cache", metadata=_help("the catalog's title encoder, fitted once per catalog version (tgan)")
+    )
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
@@ -270,6 +285,8 @@ FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
     # The mode-seeking weight from benchmarks/generator_variants.py; learning rates, beta1 and the label embedding
     # size from the short-run probe (benchmarks/README.md, "Learning the conditions faster").
     "hcgan": dict(diversity_weight=0.05, lr_g=4e-4, lr_d=4e-4, beta1=0.0, embed_dim=128),
+    # hcgan's settings, plus GAN-CLS's matching-aware term at the weight of a fake.
+    "tgan": dict(diversity_weight=0.05, lr_g=4e-4, lr_d=4e-4, beta1=0.0, embed_dim=128, mismatch_weight=1.0),
     "wgan-gp": dict(regularizer="gp", reg_weight=10.0, d_steps=5, lr_g=1e-4, lr_d=1e-4, beta1=0.0, beta2=0.9),
     "vae": dict(lr_g=1e-3, beta1=0.9),
     "autoencoder": dict(lr_g=1e-3, beta1=0.9),
@@ -323,8 +340,9 @@ class EvaluateConfig:
             "within_class_diversity",
             "diversity",
             "memorization",
+            "text_alignment",
         ],
-        metadata=_help("metrics to compute, by name (see gig_core/evaluation/metrics)"),
+        metadata=_help("metrics to compute, by name (see gig_core/evaluation/metrics); text_alignment: tgan only"),
     )
     bootstrap_draws: int = field(
         default=200, metadata=_help("bootstrap resamples behind the FID and KID intervals", min=2)

@@ -24,7 +24,8 @@ from gig_core.errors import GigError
 from gig_core.layout import TrainOutputs
 from gig_core.registry.loading import NotAGigModel, is_model_uri, load_generator
 from gig_core.registry.pyfunc import GeneratorPyfunc
-from gig_core.sampling import GeneratorBundle, labelled_grid
+from gig_core.sampling import GeneratorBundle, labelled_grid, shorten_label
+from gig_core.serving.requests import request_fields
 
 GRID, MANIFEST = "grid.png", "manifest.json"
 GRID_THUMB = 160  # long side of an image in grid.png, pixels
@@ -64,7 +65,8 @@ def load_predict(model: str, tracking_uri: str, trust_model_code: bool = False,
         loaded = mlflow.pyfunc.load_model(model)  # runs the model's code: the user said they trust it
         return (lambda frame, params=None: loaded.predict(frame)), loaded.metadata.get_input_schema().input_names()
     local = GeneratorPyfunc(bundle, display)
-    return (lambda frame, params=None: local.predict(None, frame, params)), [*bundle.arch.vocab, "seed", "count"]
+    inputs = [*request_fields(bundle.arch), "seed", "count"]
+    return (lambda frame, params=None: local.predict(None, frame, params)), inputs
 
 
 @dataclass
@@ -85,33 +87,52 @@ def _check_out_folder(out: Path) -> None:
 
 
 def generate_images_to(config: GenerateConfig, attributes: dict[str, str],
-                       display: PostprocessConfig | None = None) -> GeneratedImages:
+                       display: PostprocessConfig | None = None, titles: list[str] | None = None) -> GeneratedImages:
     """Write config.n images (post-processed unless config.raw) as 000.png... and a labelled grid.png
-    into config.out, replaced whole so a failed run leaves the previous folder."""
+    into config.out, replaced whole so a failed run leaves the previous folder. A title model (tgan)
+    takes `titles` instead of attributes: config.n images per title, one grid row each."""
     out = Path(config.out)
     _check_out_folder(out)
     display = display or PostprocessConfig()
     predict, inputs = load_predict(config.model, config.tracking_uri, config.trust_model_code, display)
-    unknown = sorted(set(attributes) - set(inputs))
-    if unknown:
+    titled = "title" in inputs
+    if titled and not titles:
+        raise ValueError('this model draws from product titles: give --title "Men Navy Blue Casual Shirt" (repeatable)')
+    if titles and not titled:
+        raise ValueError(f"this model does not read titles; it is conditioned on {inputs[:-2] or 'nothing'} "
+                         f"(--attr KEY=VALUE)")
+    unknown = sorted(set(attributes) - set(inputs) - {"title"})
+    if unknown or (titled and attributes):
         raise ValueError(
-            f"the model does not take attribute(s) {unknown}; it is conditioned on {inputs[:-2] or 'nothing'}"
+            f"the model does not take attribute(s) {unknown or sorted(attributes)}; it is conditioned on "
+            f"{inputs[:-2] or 'nothing'}"
         )
     params = {"postprocess": not config.raw, "size": config.size or display.size}
-    response = predict(pd.DataFrame([{**attributes, "seed": config.seed, "count": config.n}]), params)
+    asks = [{"title": t} for t in titles] if titles else [attributes]
+    response = predict(pd.DataFrame([{**a, "seed": config.seed, "count": config.n} for a in asks]), params)
     pictures = [Image.open(io.BytesIO(png)).convert("RGB") for png in response["png"]]
-    asked = ", ".join(f"{k}={v}" for k, v in attributes.items()) or "random attributes"
+    names = [f"{i:03d}.png" for i in range(len(pictures))]
+    if titles:  # one row per title, labelled with it
+        columns, row_labels = config.n, [shorten_label(t) for t in titles]
+        asked = f"{len(titles)} titles x {config.n} images"
+    else:
+        columns = config.columns
+        row_labels = [names[i].removesuffix(".png") for i in range(0, len(names), columns)]  # each row's first file
+        asked = ", ".join(f"{k}={v}" for k, v in attributes.items()) or "random attributes"
     with atomic_dir(out) as folder:
-        names = [f"{i:03d}.png" for i in range(len(pictures))]
         for name, picture in zip(names, pictures):
             picture.save(folder / name, format="PNG")
         thumbs = [np.asarray(p.resize(_thumb_size(p.size))) for p in pictures]
         batch = torch.from_numpy(np.stack(thumbs)).permute(0, 3, 1, 2)  # (n, 3, h, w) uint8
-        row_labels = [names[i].removesuffix(".png") for i in range(0, len(names), config.columns)]  # first file
-        labelled_grid(batch, config.columns, row_labels, title=f"{asked}; seed {config.seed}").save(folder / GRID)
-        write_json(folder / MANIFEST, {"model": config.model, "attributes": attributes, "seed": config.seed,
-                                       "postprocessed": not config.raw, "images": names})
+        labelled_grid(batch, columns, row_labels, title=f"{asked}; seed {config.seed}").save(folder / GRID)
+        manifest = {"model": config.model, "attributes": attributes, "seed": config.seed,
+                    "postprocessed": not config.raw, "images": names}
+        if titles:
+            manifest["titles"] = [{"title": t, "images": names[i * config.n:(i + 1) * config.n]}
+                                  for i, t in enumerate(titles)]
+        write_json(folder / MANIFEST, manifest)
     return GeneratedImages(out, [out / name for name in names], out / GRID)
+
 
 
 def _thumb_size(size: tuple[int, int], long_side: int = GRID_THUMB) -> tuple[int, int]:

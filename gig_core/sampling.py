@@ -64,6 +64,11 @@ def labelled_grid(images: torch.Tensor, columns: int, row_labels: Sequence[str] 
     return canvas
 
 
+def shorten_label(label: str, limit: int = 40) -> str:
+    """A grid row label that fits beside the images: a long title ends in '...'."""
+    return label if len(label) <= limit else label[:limit - 3] + "..."
+
+
 def save_png(image: Image.Image, path: str | Path) -> None:
     with atomic_file(path) as handle:
         image.save(handle, format="PNG")
@@ -116,8 +121,11 @@ class GeneratorBundle:
 
         An attribute the model is not conditioned on is ignored; a missing one is drawn at
         random. An unknown value raises, or with unknown="random" is drawn at random too
-        (used when an older champion is scored on a newer catalog).
+        (used when an older champion is scored on a newer catalog). A title model (tgan) reads
+        each row's "title" instead: any words, seen in training or not.
         """
+        if self.arch.titled:
+            return self.encode_titles(rows, strict=unknown != "random")
         rng = torch.Generator().manual_seed(seed)
         labels: dict[str, torch.Tensor] = {}
         for attribute, classes in self.arch.vocab.items():
@@ -135,6 +143,19 @@ class GeneratorBundle:
                     values.append(index[value])
             labels[attribute] = torch.tensor(values, dtype=torch.int64)
         return labels
+
+    def encode_titles(self, rows: Sequence[Mapping[str, str]], strict: bool = True) -> dict[str, torch.Tensor]:
+        """Each row's "title" -> {"title": (N, D) title vectors}; strict: a row without words is an error."""
+        titles = [str(row.get("title") or "") for row in rows]
+        vectors = self.generator.title.encode(titles)  # (N, D); a title without words is a zero vector
+        if strict:
+            empty = [i for i, v in enumerate(vectors) if not v.any()]
+            if empty:
+                raise UnknownAttributeError(
+                    f"this model draws from a product title, and request row {empty[0]} has none with a word "
+                    f"(got {titles[empty[0]]!r}); give a title such as 'Men Navy Blue Casual Shirt'"
+                )
+        return {"title": vectors}
 
     @torch.no_grad()
     def sample(
@@ -169,6 +190,21 @@ class GeneratorBundle:
             if chunks
             else torch.empty(0, 3, self.arch.resolution, self.arch.resolution, dtype=torch.uint8)
         )
+
+
+def title_grid_rows(arch: Architecture, titles: Sequence[str], reference: Mapping[str, torch.Tensor],
+                    seed: int = 0) -> list[str]:
+    """For a title model's grid: one title per class of the first attribute, drawn from the
+    `titles` of that class in `reference` ((N,) class indices per attribute); a class without
+    photos is left out."""
+    rng = torch.Generator().manual_seed(seed)
+    first = next(iter(arch.vocab))
+    picked = []
+    for c in range(len(arch.vocab[first])):
+        rows = torch.nonzero(reference[first] == c).flatten()
+        if len(rows):
+            picked.append(titles[int(rows[torch.randint(len(rows), (1,), generator=rng)])])
+    return picked
 
 
 def class_grid_labels(

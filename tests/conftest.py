@@ -54,6 +54,7 @@ def tiny_train_config(data_dir: Path, out_dir: Path, **overrides) -> TrainConfig
         g_channels=16, d_channels=16, embed_dim=8, z_dim=32,
         steps=60, batch_size=16, sample_every=30, log_every=10, grid_columns=4, lr_g=1e-3, lr_d=1e-3,
         collapse_threshold=0.0,  # tiny runs are meant to be short, not good
+        cache_dir=str(Path(out_dir).parent / "title_cache"),  # tgan's title encoder, never in the checkout
     )
     values.update(overrides)
     return TrainConfig(**values)

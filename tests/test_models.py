@@ -14,6 +14,8 @@ def test_every_family_builds_at_every_resolution(model, resolution):
     )
     parts = build_parts(arch)
     labels = {a: torch.randint(len(v), (2,)) for a, v in vocab.items()}
+    if FAMILIES[model].titled:  # title vectors of the default title encoder
+        labels["title"] = torch.nn.functional.normalize(torch.randn(2, 64), dim=1)
     images = parts["generator"](torch.randn(2, 16), labels)
     assert images.shape == (2, 3, resolution, resolution)
     assert images.min() >= -1 and images.max() <= 1

@@ -103,5 +103,5 @@ def test_auxiliary_classifier_learns_the_labels_of_real_photos(tiny_run, tmp_pat
 
 def test_auxiliary_classifier_needs_a_conditional_family(tiny_run, tmp_path):
     config = tiny_train_config(Path(tiny_run.preprocess.out_dir), tmp_path / "d", model="dcgan", class_weight=0.5)
-    with pytest.raises(ValueError, match="train.class_weight needs a conditional family"):
+    with pytest.raises(ValueError, match="train.class_weight needs an attribute-conditioned family"):
         train(config, progress=False)

@@ -41,6 +41,7 @@ class RealPool:
     labels: dict[str, torch.Tensor]  # attribute -> (H + T,) class indices
     features: torch.Tensor  # (H + T, F)
     vocab: dict[str, list[str]]
+    titles: list[str] = field(default_factory=list)  # (H + T) product titles, "" where the catalog has none
 
     def __len__(self) -> int:
         return len(self.features)
@@ -79,12 +80,14 @@ def build_cells(reference, source, fakes: torch.Tensor, extractor) -> CellSet:
     wanted = []
     for cell in condition_cells(pool.labels, attributes, config.min_cell_images, config.max_cells):
         values = {a: pool.vocab[a][i] for a, i in cell.labels.items()}
-        if any(values[a] not in bundle.arch.vocab[a] for a in values):
+        if any(values[a] not in bundle.arch.vocab[a] for a in values) and not bundle.arch.titled:
             continue  # an older model that never saw this class cannot be asked for it
         rows = cell.rows[_subset(len(cell.rows), MAX_REAL_PER_CELL, config.seed)]
         cells.names.append(cell.name(pool.vocab))
         cells.real_images.append(pool.images(rows))
         cells.real_features.append(pool.features[rows])
+        if bundle.arch.titled:  # a title model gets one real title of the cell: same title, many images
+            values["title"] = pool.titles[int(rows[0])]
         wanted += [values] * config.cell_samples
     if not wanted:
         return cells

@@ -27,9 +27,13 @@ from gig_core.evaluation.features import build_extractor, cached_split_features,
 from gig_core.evaluation.inputs import EvaluationInputs
 from gig_core.evaluation.metrics import check_metric_names, compute_metrics
 from gig_core.evaluation.metrics.result import MetricResult
+from gig_core.evaluation.metrics.text_alignment import RIVALS, TextInputs
 from gig_core.evaluation.sources import SampleSource, open_sample_source
 from gig_core.layout import EvaluateOutputs
 from gig_core.postprocess import postprocess_batch
+from gig_core.text.attributes import TitleAttributeParser
+from gig_core.text.cache import cached_title_encoder
+from gig_core.text.matching import distractors, fit_matcher
 
 
 def attribute_rows(split: TensorSplit, vocab: dict[str, list[str]]) -> list[dict[str, str]]:
@@ -69,11 +73,13 @@ class ReferenceSet:
             )
         self.vocab = load_vocab(config.data_dir)
         self.rows = attribute_rows(heldout, self.vocab)
+        self.titles = heldout.titles  # a title model draws sample i from title i
         self.features = cached_split_features(config, self.split_key("heldout"), self.images, self.extractor)  # (N, F)
         self.fingerprint = load_summary(config.data_dir)["fingerprint"]
         self._train: TensorSplit | None = None
         self._train_features: torch.Tensor | None = None
         self._pool: RealPool | None = None
+        self._text: TextInputs | None = None
 
     @property
     def resolution(self) -> int:
@@ -115,8 +121,23 @@ class ReferenceSet:
                 labels={a: torch.cat([self.labels[a], train.labels[a]]) for a in self.labels},
                 features=torch.cat([self.features, self.train_features()]),
                 vocab=self.vocab,
+                titles=[*self.titles, *train.titles],
             )
         return self._pool
+
+    def text_inputs(self) -> TextInputs:
+        """The held-out titles, their vectors and rivals, and a matching model fitted on the training split."""
+        if self._text is None:
+            encoder = cached_title_encoder(self.config.data_dir, self.config.cache_dir)
+            self._text = TextInputs(
+                titles=self.titles,
+                vectors=encoder.encode(self.titles),
+                rivals=distractors(self.titles, RIVALS, self.config.seed),
+                matcher=fit_matcher(self.train_features(), encoder.encode(self.train_split().titles),
+                                    seed=self.config.seed),
+                parser=TitleAttributeParser(self.vocab),
+            )
+        return self._text
 
     def samples(self, source: SampleSource) -> tuple[torch.Tensor, list[dict[str, str]] | None]:
         """(M, 3, R, R) uint8 samples and the attributes each was asked for (None: unlabelled)."""
@@ -124,7 +145,8 @@ class ReferenceSet:
             return source.images, None
         bundle = source.bundle.to(self.device)
         conditional = bundle.arch.conditional
-        labels = bundle.encode(self.rows, unknown="random", seed=self.config.seed) if conditional else None
+        asked = [{"title": t} for t in self.titles] if bundle.arch.titled else self.rows
+        labels = bundle.encode(asked, unknown="random", seed=self.config.seed) if conditional else None
         fakes = bundle.sample(len(self.images), labels, seed=self.config.seed, batch_size=self.config.batch_size)
         if fakes.shape[1:] != self.images.shape[1:]:
             raise ValueError(
@@ -139,7 +161,8 @@ class ReferenceSet:
         """Every configured metric (or just `metrics`) of `source` on this reference set (same seed every time)."""
         names = list(metrics or self.config.metrics)
         fakes, fake_rows = self.samples(source)
-        needs_classifier = "conditional_accuracy" in names and fake_rows
+        titled = source.bundle is not None and source.bundle.arch.titled
+        needs_classifier = ("conditional_accuracy" in names and fake_rows) or ("text_alignment" in names and titled)
         inputs = EvaluationInputs(
             config=self.config,
             real=self.features,
@@ -158,6 +181,7 @@ class ReferenceSet:
             if needs_classifier
             else None,
             cells=build_cells(self, source, fakes, self.extractor) if "within_class_diversity" in names else None,
+            text=self.text_inputs() if "text_alignment" in names and titled else None,
         )
         result = compute_metrics(names, inputs)
         result.values.update(
@@ -169,7 +193,8 @@ class ReferenceSet:
 
 
 HEADLINE = ("fid", "fid_bias_corrected", "fid_ci_low", "fid_ci_high", "kid_mean", "precision", "recall",
-            "within_class_diversity", "within_class_diversity_worst", "memorized_share")
+            "within_class_diversity", "within_class_diversity_worst", "memorized_share", "r_precision",
+            "r_precision_real")
 
 
 def headline_metrics(values: dict) -> dict[str, float]:
@@ -178,7 +203,8 @@ def headline_metrics(values: dict) -> dict[str, float]:
     metrics.json keeps everything (per-cell tables, fingerprints); a table of runs needs a dozen numbers.
     """
     return {k: round(float(v), 4) for k, v in values.items()
-            if (k in HEADLINE or k.startswith("cond_acc_")) and isinstance(v, (int, float)) and not isinstance(v, bool)}
+            if (k in HEADLINE or k.startswith(("cond_acc_", "title_acc_")))
+            and isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 def evaluate(config: EvaluateConfig, progress: bool = True, display: PostprocessConfig | None = None) -> dict:

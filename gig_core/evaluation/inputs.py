@@ -15,6 +15,7 @@ from gig_core.config import EvaluateConfig
 
 if TYPE_CHECKING:
     from gig_core.evaluation.cells import CellSet
+    from gig_core.evaluation.metrics.text_alignment import TextInputs
 
 
 @dataclass
@@ -30,6 +31,7 @@ class EvaluationInputs:
     classifier: nn.Module | None  # the catalog classifier (conditional accuracy), or None when unavailable
     vocab: dict[str, list[str]]  # class names of each labelled attribute, as the classifier indexes them
     cells: CellSet | None = None  # several samples per condition cell next to its real photos (within-class metrics)
+    text: TextInputs | None = None  # a title model's titles and matching model (text alignment)
 
     @property
     def class_attribute(self) -> str | None:

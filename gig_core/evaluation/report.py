@@ -58,11 +58,19 @@ EXPLAINED = {
     "num_samples": "images scored",
     "cond_acc_": "share of samples the catalog classifier sees with the requested value of",
     "real_acc_": "the classifier's accuracy on held-out real images (the ceiling) for",
+    "r_precision": "title models: share of samples whose own title the matching model ranks first among "
+                   "r_precision_candidates titles of held-out products (chance: 1 / candidates)",
+    "r_precision_real": "the same for the held-out real photos under their titles (the ceiling)",
+    "r_precision_candidates": "titles each image is ranked among (its own and other products')",
+    "title_acc_real_": "the same for the real photo of each title (the ceiling), for",
+    "title_acc_": "title models: share of samples the catalog classifier names as their title says, among titles "
+                  "that name",
+    "title_named_": "held-out titles that name one value of",
 }
 
 
 def explain(name: str) -> str:
-    for prefix in ("cond_acc_", "real_acc_"):
+    for prefix in ("cond_acc_", "real_acc_", "title_acc_real_", "title_acc_", "title_named_"):
         if name.startswith(prefix):
             return f"{EXPLAINED[prefix]} {name[len(prefix):]}"
     return EXPLAINED.get(name, "")
@@ -141,6 +149,24 @@ def raw_and_postprocessed(bundle, rows: list[dict[str, str]], display, seed: int
         canvas.paste(enlarged, (i * (cell + 4) + (cell - height) // 2, 2))
         canvas.paste(picture, (i * (cell + 4) + (cell - picture.width) // 2, height + 6))
     return canvas
+
+
+def title_rows(bundle, titles: list[str], real: torch.Tensor, lines: int = PER_ROW, seed: int = 0) -> tuple[
+        Image.Image, list[str]]:
+    """A title model's rows: for each of `lines` distinct held-out titles, PER_ROW samples that differ only in
+    z, a blank, then the title's own real photo; returns the grid and the titles shown."""
+    first = {}
+    for i, title in enumerate(titles):
+        if title and title not in first:
+            first[title] = i
+    shown = list(first)[:lines]
+    labels = bundle.encode([{"title": t} for t in shown for _ in range(PER_ROW)], unknown="random")
+    fakes = bundle.sample(len(shown) * PER_ROW, labels, seed=seed)  # (lines * PER_ROW, 3, R, R)
+    blank = torch.full_like(fakes[0], 255)
+    cells = []
+    for row, title in enumerate(shown):
+        cells += [*fakes[row * PER_ROW:(row + 1) * PER_ROW], blank, real[first[title]]]
+    return grid_image(torch.stack(cells), PER_ROW + 2), shown
 
 
 def notice_image() -> Image.Image:
@@ -248,17 +274,27 @@ def write_report(evaluation, reference, out_dir: str | Path) -> Path:
             f"real photos: within-class diversity was not measured",
             notice_image(),
         )
-    if evaluation.source.bundle is not None:
+    bundle = evaluation.source.bundle
+    # what the model is asked with: the held-out rows' attributes, or for a title model their titles
+    asked = [{"title": t} for t in reference.titles] if bundle is not None and bundle.arch.titled else inputs.real_rows
+    if bundle is not None and bundle.arch.titled:
+        grid, shown = title_rows(bundle, reference.titles, inputs.real_images, seed=inputs.config.seed)
+        figures["titles"] = (
+            f"From words: one held-out title per row ({'; '.join(shown)}): {PER_ROW} samples that differ only in z, "
+            f"then the product's own photo",
+            grid,
+        )
+    if bundle is not None:
         display = reference.display
         figures["postprocess"] = (
             f"Raw samples (top, enlarged) and the same samples post-processed for display (bottom): background "
             f"snapped to white, cropped to the product with a {display.margin:.0%} margin, padded to "
             f"{display.aspect[0]}:{display.aspect[1]}, Lanczos-resized{', median-denoised' if display.denoise else ''}",
-            raw_and_postprocessed(evaluation.source.bundle, inputs.real_rows, display, seed=inputs.config.seed),
+            raw_and_postprocessed(bundle, asked, display, seed=inputs.config.seed),
         )
         figures["interpolations"] = (
             "Latent interpolations: each row walks between two random latents",
-            interpolations(evaluation.source.bundle, inputs.real_rows, seed=inputs.config.seed),
+            interpolations(bundle, asked, seed=inputs.config.seed),
         )
     sections = []
     for key, (caption, image) in figures.items():

@@ -36,7 +36,14 @@ from gig_core.gallery.registry_view import RegistryView, VersionRecord
 from gig_core.registry.approval import PENDING, STALE, ApprovalDecision, ApprovalError, decide_approval
 from gig_core.registry.loading import ModelLoadError
 from gig_core.serving.app import read_body
-from gig_core.serving.requests import DisplayRequest, RequestError, ServingLimits, generate_images, parse_requests
+from gig_core.serving.requests import (
+    DisplayRequest,
+    RequestError,
+    ServingLimits,
+    generate_images,
+    parse_requests,
+    request_fields,
+)
 
 TEMPLATES = Path(__file__).with_name("templates")
 SECURITY_HEADERS = {
@@ -131,9 +138,9 @@ class Gallery:
         except (UnicodeDecodeError, ValueError) as error:
             raise GalleryError(f"unreadable form: {error}") from None
 
-    def vocab(self, versions: list[str]) -> dict[str, list[str]]:
-        """The attribute values to offer: the newest shown model's vocabularies."""
-        return self.view.generator(max(versions, key=int)).arch.vocab
+    def vocab(self, versions: list[str]) -> dict[str, list[str] | None]:
+        """The fields to offer: the newest shown model's attribute values, or its free-text title (None)."""
+        return request_fields(self.view.generator(max(versions, key=int)).arch)
 
     def page_request(self, values: dict[str, str], vocab: dict[str, list[str]]) -> PageRequest:
         count = _whole(values.get("count"), "count", self.config.default_count, self.config.max_count,
@@ -145,7 +152,8 @@ class Gallery:
         unknown = sorted(set(values) - {*vocab, "count", "seed"})
         if unknown:
             raise GalleryError(f"unknown field(s) {[u[:40] for u in unknown[:5]]}; this model takes {[*vocab]}")
-        parse_requests([{a: v for a, v in attributes.items() if v}], vocab, ServingLimits())  # lists valid values
+        asked = {a: v for a, v in attributes.items() if v}  # an empty title is each column's message, below
+        parse_requests([asked], {a: v for a, v in vocab.items() if v is not None or a in asked}, ServingLimits())
         return PageRequest(attributes, seed, count)
 
     def make_images(self, version: str, asked: PageRequest, size: int) -> list[bytes]:
@@ -153,7 +161,7 @@ class Gallery:
         bundle = self.view.generator(version)
         row = {**{a: v for a, v in asked.attributes.items() if v}, "seed": asked.seed, "count": asked.count}
         limits = ServingLimits(max_rows=1, max_images=max(self.config.max_count, self.config.max_download))
-        requests = parse_requests([row], bundle.arch.vocab, limits)
+        requests = parse_requests([row], request_fields(bundle.arch), limits)
         images = generate_images(bundle, requests, display=DisplayRequest(True, size, self.display))
         return [image["png"] for image in images]
 
@@ -222,7 +230,7 @@ class Gallery:
         files: dict[str, bytes] = {}
         async with self.generating:
             for version, indexes in chosen.items():
-                vocab = self.view.generator(version).arch.vocab
+                vocab = request_fields(self.view.generator(version).arch)
                 asked = self.page_request({**values, "count": str(max(indexes) + 1)}, vocab)
                 pngs = await asyncio.to_thread(self.make_images, version, asked, self.display.size)
                 files.update({f"v{version}-{i:03d}.png": pngs[i] for i in sorted(indexes)})

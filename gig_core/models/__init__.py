@@ -17,8 +17,10 @@ from gig_core.models.autoencoder import build_autoencoder
 from gig_core.models.cgan import ConditionalGenerator, ProjectionDiscriminator
 from gig_core.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gig_core.models.hcgan import HierarchicalGenerator
+from gig_core.models.tgan import TitleConditioning
 from gig_core.models.vae import build_vae, build_vaegan
 from gig_core.models.wgan import build_wgan
+from gig_core.text.encoder import TitleEncoderSpec
 
 
 @dataclass
@@ -31,6 +33,9 @@ class Architecture:
     embed_dim: int = 0
     vocab: dict[str, list[str]] = field(default_factory=dict)  # conditioning attribute -> class names
     classifier: bool = False  # the discriminator has auxiliary classifier heads (train.class_weight > 0)
+    # The title encoder's spec (text/encoder.py) when the generator takes titles (tgan); the vocab then
+    # names the attributes its samples are gridded and judged by, not inputs.
+    text_encoder: dict = field(default_factory=dict)
 
     @property
     def vocab_sizes(self) -> dict[str, int]:
@@ -39,6 +44,11 @@ class Architecture:
     @property
     def conditional(self) -> bool:
         return bool(self.vocab)
+
+    @property
+    def titled(self) -> bool:
+        """Whether the generator is asked with a product title (labels["title"]) instead of attribute values."""
+        return bool(self.text_encoder)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -50,6 +60,16 @@ class Family:
     objective: str  # key of gig_core.training.objectives.OBJECTIVES
     loss: str = ""  # key of gig_core.training.losses.GAN_LOSSES, for adversarial families
     conditional: bool = False
+    titled: bool = False  # conditioned on product titles (text/encoder.py) rather than attribute classes
+
+
+def build_tgan(a: Architecture) -> dict[str, nn.Module]:
+    spec = TitleEncoderSpec(**a.text_encoder)
+    return {
+        "generator": HierarchicalGenerator(a.z_dim, a.g_channels, a.resolution, {}, a.embed_dim,
+                                           title=TitleConditioning(spec, a.embed_dim)),
+        "discriminator": ProjectionDiscriminator(a.d_channels, a.resolution, {}, text_dim=spec.dim),
+    }
 
 
 FAMILIES: dict[str, Family] = {
@@ -79,6 +99,7 @@ FAMILIES: dict[str, Family] = {
         loss="hinge",
         conditional=True,
     ),
+    "tgan": Family(build=build_tgan, objective="gan", loss="hinge", conditional=True, titled=True),
     "wgan-gp": Family(
         build=lambda a: build_wgan(a.z_dim, a.g_channels, a.d_channels, a.resolution),
         objective="gan",

@@ -29,7 +29,8 @@ class ConditionalGenerator(nn.Module):
 
 
 class ProjectionDiscriminator(nn.Module):
-    def __init__(self, channels: int, resolution: int, vocab_sizes: dict[str, int], classifier: bool = False):
+    def __init__(self, channels: int, resolution: int, vocab_sizes: dict[str, int], classifier: bool = False,
+                 text_dim: int = 0):
         super().__init__()
         self.trunk = DCGANDiscriminator(channels, resolution, norm="spectral", head=False)
         dim = self.trunk.feature_dim
@@ -37,6 +38,8 @@ class ProjectionDiscriminator(nn.Module):
         self.projections = nn.ModuleDict(
             {a: nn.utils.spectral_norm(nn.Embedding(n, dim)) for a, n in vocab_sizes.items()}
         )
+        # The text family's title vector, projected the same way (None: attribute labels only).
+        self.title = nn.utils.spectral_norm(nn.Linear(text_dim, dim, bias=False)) if text_dim else None
         # Built only when trained: DistributedDataParallel refuses parameters that get no gradient.
         self.classifiers = nn.ModuleDict(
             {a: nn.utils.spectral_norm(nn.Linear(dim, n)) for a, n in vocab_sizes.items()} if classifier else {}
@@ -49,6 +52,8 @@ class ProjectionDiscriminator(nn.Module):
         out = self.linear(h).flatten()  # (B,)
         for a, proj in self.projections.items():
             out = out + (proj(labels[a]) * h).sum(dim=1)
+        if self.title is not None:
+            out = out + (self.title(labels["title"]) * h).sum(dim=1)
         if not classify:
             return out
         return out, {a: head(h) for a, head in self.classifiers.items()}

@@ -80,6 +80,7 @@ class HierarchicalGenerator(nn.Module):
         vocab_sizes: dict[str, int],
         embed_dim: int,
         block: str = "upconv",
+        title: nn.Module | None = None,
     ):
         super().__init__()
         n = num_upsamplings(resolution)
@@ -87,9 +88,10 @@ class HierarchicalGenerator(nn.Module):
         self.chunk = z_dim // (n + 1)  # one chunk per block; the first layer gets the rest (at least one chunk)
         if self.chunk < 1:
             raise ValueError(f"z_dim {z_dim} is too small to give each of {n + 1} layers a share of the noise")
-        cond_dim = embed_dim * len(vocab_sizes)
+        cond_dim = embed_dim * len(vocab_sizes) + (title.out_dim if title is not None else 0)
         widths = [max(16, (channels << (n - 1)) >> i) for i in range(n + 1)]  # e.g. 32px, ch 32: [128, 64, 32, 16]
         self.embeddings = nn.ModuleDict({a: nn.Embedding(k, embed_dim) for a, k in vocab_sizes.items()})
+        self.title = title  # the text family's title conditioning (tgan.py); None for attribute labels
         self.linear = nn.Linear(z_dim - n * self.chunk + cond_dim, widths[0] * 16)
         self.blocks = nn.ModuleList(
             GeneratorBlock(a, b, self.chunk + cond_dim, block) for a, b in zip(widths, widths[1:])
@@ -97,8 +99,15 @@ class HierarchicalGenerator(nn.Module):
         self.out_norm = nn.BatchNorm2d(widths[-1])
         self.to_rgb = nn.Conv2d(widths[-1], 3, 3, 1, 1)
 
+    def condition(self, labels: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(B, A * E) label embeddings, then the projected title vector when there is one."""
+        parts = [emb(labels[a]) for a, emb in self.embeddings.items()]
+        if self.title is not None:
+            parts.append(self.title(labels["title"]))
+        return torch.cat(parts, dim=1)
+
     def forward(self, z: torch.Tensor, labels: dict[str, torch.Tensor]) -> torch.Tensor:
-        cond = torch.cat([emb(labels[a]) for a, emb in self.embeddings.items()], dim=1)  # (B, A * E)
+        cond = self.condition(labels)  # (B, cond_dim)
         first, *chunks = z.split([self.z_dim - len(self.blocks) * self.chunk] + [self.chunk] * len(self.blocks), dim=1)
         h = self.linear(torch.cat([first, cond], dim=1)).view(z.shape[0], -1, 4, 4)  # (B, C0, 4, 4)
         for block, chunk in zip(self.blocks, chunks):

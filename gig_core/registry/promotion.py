@@ -9,6 +9,22 @@ CHALLENGER = "challenger"
 
 
 @dataclass(frozen=True)
+class AlignmentComparison:
+    """Title models only: R-precision of the challenger and of the re-scored champion on the same
+    held-out titles and rival titles, and the 95% interval of the change (challenger - champion)."""
+
+    champion: float
+    challenger: float
+    change_low: float
+    change_high: float
+
+    @property
+    def dropped(self) -> bool:
+        """Worse beyond the noise: the whole interval of the change is below zero."""
+        return self.change_high < 0
+
+
+@dataclass(frozen=True)
 class ChampionComparison:
     """The champion re-scored on the challenger's reference set, and the bootstrap interval of
     the FID improvement (champion FID - challenger FID; positive means the challenger is better)."""
@@ -19,6 +35,7 @@ class ChampionComparison:
     improvement_low: float
     improvement_high: float
     confidence: float
+    alignment: AlignmentComparison | None = None  # when both read titles
 
 
 @dataclass(frozen=True)
@@ -70,7 +87,8 @@ def decide_promotion(challenger_fid: float, champion: ChampionComparison | None,
                      first_floor: FirstChampionFloor | None = None) -> PromotionDecision:
     """The challenger becomes champion when it varies within each product type, and there is no
     champion or it is better beyond the noise: the lower end of the improvement's interval
-    exceeds `margin` FID points.
+    exceeds `margin` FID points. A title model must also not match its titles worse than the
+    champion beyond the noise (R-precision, when both read titles).
 
     Diversity is a veto, whatever the FID: a generator that draws one image per class can
     score a fine FID (and the first version of GIG's demo model did), but it gives a shop one
@@ -99,6 +117,15 @@ def decide_promotion(challenger_fid: float, champion: ChampionComparison | None,
                                             f"samples look like catalog photos to serve (FID {challenger_fid:.3f})",
                                      **common)
         return PromotionDecision(True, "no champion yet", **common)
+    if champion.alignment is not None and champion.alignment.dropped:
+        a = champion.alignment
+        return PromotionDecision(
+            False,
+            f"text alignment drops beyond the noise: R-precision {a.challenger:.3f} vs champion v{champion.version} "
+            f"{a.champion:.3f} (change 95% interval [{a.change_low:.3f}, {a.change_high:.3f}]), whatever the FID "
+            f"({challenger_fid:.3f} vs {champion.champion_fid:.3f})",
+            **common,
+        )
     interval = (f"improvement {champion.improvement:.3f} FID, {champion.confidence:.0%} interval "
                 f"[{champion.improvement_low:.3f}, {champion.improvement_high:.3f}]")
     if champion.improvement_low > margin:

@@ -1,7 +1,8 @@
 """The generator as an MLflow pyfunc model.
 
 Input: a DataFrame, one row per request, with a column per conditioning attribute
-(articleType, baseColour, ...; empty = random), `seed` and `count`.
+(articleType, baseColour, ...; empty = random), or for a title model (tgan) a `title` column
+of any words, and `seed` and `count`.
 Params: `postprocess` (default true: display-ready, gig_core/postprocess.py) and `size` (the
 display image's long side; default from the model's config, the project's `postprocess` section).
 Output: a DataFrame with one row per image: `request` (input row), `index` and `png` (bytes).
@@ -18,9 +19,16 @@ from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
 from gig_core.config import PostprocessConfig, build
 from gig_core.sampling import GeneratorBundle
-from gig_core.serving.requests import ServingLimits, generate_images, parse_display, parse_requests
+from gig_core.serving.requests import (
+    ServingLimits,
+    generate_images,
+    parse_display,
+    parse_requests,
+    request_fields,
+)
 
 ARTIFACT_KEY = "generator"
+EXAMPLE_TITLE = "Men Navy Blue Casual Shirt"
 CONFIG_KEY = "postprocess"  # the model_config entry holding the display settings it was registered with
 
 
@@ -43,14 +51,14 @@ class GeneratorPyfunc(mlflow.pyfunc.PythonModel):
         """The same checks and limits as `gig serve` (gig_core/serving/requests.py), then the images."""
         rows = pd.DataFrame(model_input).to_dict("records")
         limits = ServingLimits()
-        requests = parse_requests(rows, self.bundle.arch.vocab, limits)
+        requests = parse_requests(rows, request_fields(self.bundle.arch), limits)
         display = parse_display(params, self.display, limits)
         images = generate_images(self.bundle, requests, display=display)
         return pd.DataFrame(images, columns=["request", "index", "png"])
 
 
 def signature_for(bundle: GeneratorBundle, display: PostprocessConfig | None = None) -> ModelSignature:
-    inputs = [ColSpec("string", a, required=False) for a in bundle.arch.vocab]
+    inputs = [ColSpec("string", a, required=False) for a in request_fields(bundle.arch)]
     inputs += [ColSpec("long", "seed", required=False), ColSpec("long", "count", required=False)]
     outputs = [ColSpec("long", "request"), ColSpec("long", "index"), ColSpec("binary", "png")]
     params = ParamSchema([ParamSpec("postprocess", "boolean", True),
@@ -59,5 +67,8 @@ def signature_for(bundle: GeneratorBundle, display: PostprocessConfig | None = N
 
 
 def input_example(bundle: GeneratorBundle) -> pd.DataFrame:
-    row = {a: classes[0] for a, classes in bundle.arch.vocab.items()}
+    if bundle.arch.titled:
+        row = {"title": EXAMPLE_TITLE}
+    else:
+        row = {a: classes[0] for a, classes in bundle.arch.vocab.items()}
     return pd.DataFrame([{**row, "seed": 0, "count": 1}])

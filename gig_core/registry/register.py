@@ -30,6 +30,7 @@ from gig_core.data.lineage import read_lineage
 from gig_core.evaluation.bootstrap import paired_difference_interval
 from gig_core.evaluation.evaluate import ReferenceSet, load_evaluate_config, load_sample_features
 from gig_core.evaluation.metrics.fid import frechet_distance
+from gig_core.evaluation.metrics.text_alignment import Z95
 from gig_core.evaluation.sources import SampleSource
 from gig_core.layout import EvaluateOutputs, RegisterOutputs, TrainOutputs
 from gig_core.registry.approval import PENDING, current_champion, mark_pending
@@ -37,6 +38,7 @@ from gig_core.registry.loading import load_generator
 from gig_core.registry.promotion import (
     CHALLENGER,
     CHAMPION,
+    AlignmentComparison,
     ChampionComparison,
     DiversityFloor,
     FirstChampionFloor,
@@ -46,6 +48,7 @@ from gig_core.registry.promotion import (
 from gig_core.registry.pyfunc import ARTIFACT_KEY, input_example, model_config, signature_for
 from gig_core.registry.requirements import copy_package_code, lock_file, runtime_requirements
 from gig_core.sampling import GeneratorBundle
+from gig_core.text.matching import r_precision_hits
 from gig_core.tracking import check_registry, reopen_training_run
 from gig_core.training.checkpoint import load_checkpoint
 
@@ -119,15 +122,28 @@ def scalar_metrics(metrics: dict) -> dict[str, float]:
 
 
 def compare_with_champion(version: str, generator: GeneratorBundle, reference: ReferenceSet,
-                          evaluate_dir: Path) -> ChampionComparison:
-    """Re-score the champion on the challenger's reference set; paired bootstrap of the FID gap."""
+                          evaluate_dir: Path, titled: bool = False) -> ChampionComparison:
+    """Re-score the champion on the challenger's reference set; paired bootstrap of the FID gap. When
+    both read titles (`titled`: the challenger does), also the paired change in R-precision."""
     eval_config = reference.config
-    rescored = reference.score(SampleSource(f"champion v{version}", bundle=generator), metrics=["fid"])
+    aligned = titled and generator.arch.titled and "text_alignment" in eval_config.metrics
+    rescored = reference.score(SampleSource(f"champion v{version}", bundle=generator),
+                               metrics=["fid", "text_alignment"] if aligned else ["fid"])
+    challenger_features = load_sample_features(evaluate_dir)
     improvement, low, high = paired_difference_interval(
-        frechet_distance, reference.features, rescored.inputs.fake, load_sample_features(evaluate_dir),
+        frechet_distance, reference.features, rescored.inputs.fake, challenger_features,
         eval_config.bootstrap_draws, eval_config.confidence, eval_config.seed)
     champion_fid = rescored.result.values["fid"]
-    return ChampionComparison(str(version), champion_fid, improvement, low, high, eval_config.confidence)
+    alignment = None
+    if aligned:
+        text = reference.text_inputs()
+        champion_hits = rescored.result.details["r_precision_hits"]  # (N,) on the same titles and rivals
+        challenger_hits = r_precision_hits(text.matcher, challenger_features, text.vectors, text.rivals)
+        change = challenger_hits - champion_hits
+        half = Z95 * float(change.std()) / max(len(change), 1) ** 0.5
+        alignment = AlignmentComparison(float(champion_hits.mean()), float(challenger_hits.mean()),
+                                        float(change.mean()) - half, float(change.mean()) + half)
+    return ChampionComparison(str(version), champion_fid, improvement, low, high, eval_config.confidence, alignment)
 
 
 def diversity_floor(metrics: dict, config: RegisterConfig, evaluate_dir: Path) -> DiversityFloor | None:
@@ -307,7 +323,8 @@ def register(config: RegisterConfig, progress: bool = True, display: Postprocess
                 comparison = None
                 if champion is not None and (diversity is None or diversity.passed):  # a vetoed one needs no re-scoring
                     reference = reference or ReferenceSet(eval_config, progress)
-                    comparison = compare_with_champion(*champion, reference, Path(config.evaluate_dir))
+                    comparison = compare_with_champion(*champion, reference, Path(config.evaluate_dir),
+                                                       bundle.arch.titled)
                 decision = decide_promotion(metrics["fid"], comparison, config.promotion_margin, diversity, first_floor)
                 if not decision.promote or current_champion(client, config.model_name) == (
                     champion[0] if champion else None
@@ -330,6 +347,10 @@ def register(config: RegisterConfig, progress: bool = True, display: Postprocess
                     "champion_fid_rescored": comparison.champion_fid,
                     "fid_improvement_low": comparison.improvement_low,
                     "fid_improvement_high": comparison.improvement_high,
+                    **({"champion_r_precision_rescored": comparison.alignment.champion,
+                        "r_precision_change_low": comparison.alignment.change_low,
+                        "r_precision_change_high": comparison.alignment.change_high}
+                       if comparison.alignment else {}),
                 }
             )
         mlflow.set_tags({"promoted": verdict, "promotion_reason": decision.reason})

@@ -35,6 +35,7 @@ from gig_core.serving.requests import (
     generate_images,
     parse_display,
     parse_requests,
+    request_fields,
 )
 
 DISCONNECT_POLL_SECONDS = 0.1
@@ -102,7 +103,7 @@ class ImageService:
                 raise RequestError("send Content-Type: application/json", status=415)
             body = await read_body(request, self.config.max_body_bytes)
             rows, params = _rows(body)
-            requests = parse_requests(rows, self.bundle.arch.vocab, self.limits)
+            requests = parse_requests(rows, request_fields(self.bundle.arch), self.limits)
             display = parse_display(params, self.display, self.limits)
         except RequestError as error:
             return _error(error.status, str(error))

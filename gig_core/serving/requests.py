@@ -9,16 +9,26 @@ display sizes over the limit.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from gig_core.config import PostprocessConfig
 from gig_core.errors import GigError
+from gig_core.models import Architecture
 from gig_core.postprocess import postprocess_image
 from gig_core.sampling import GeneratorBundle, png_bytes, save_png_bytes
 
 SHOWN_VALUES = 30  # valid values listed in an error; the rest are counted
 SEED_LIMIT = 2**63
+MAX_TITLE_CHARS = 200  # a product title, not a document
+WORDS = re.compile(r"[A-Za-z0-9]")
+
+
+def request_fields(arch: Architecture) -> dict[str, Sequence[str] | None]:
+    """What a request row may name besides seed and count: each attribute with its known values, or
+    for a title model (tgan) a free-text "title" (None: any words)."""
+    return {"title": None} if arch.titled else dict(arch.vocab)
 
 
 @dataclass(frozen=True)
@@ -40,7 +50,7 @@ class DisplayRequest:
 
 @dataclass(frozen=True)
 class ImageRequest:
-    attributes: dict[str, str]  # conditioning attribute -> value; a missing one is drawn at random
+    attributes: dict[str, str]  # conditioning attribute -> value (a missing one is drawn at random), or the title
     seed: int
     count: int
 
@@ -78,10 +88,24 @@ def _known_values(values: Sequence[str]) -> str:
     return shown + (f", ... ({len(values)} in all)" if len(values) > SHOWN_VALUES else "")
 
 
+def _title(value, where: str) -> str:
+    """A request's product title: required, a string with at least one letter or digit, bounded."""
+    if _missing(value):
+        raise RequestError(
+            f'{where}this model draws from a product title; give "title", e.g. "Men Navy Blue Casual Shirt"'
+        )
+    if not isinstance(value, str) or not WORDS.search(value):
+        raise RequestError(f"{where}title must be words such as 'Women Pink Sports Watch', got {value!r}")
+    if len(value) > MAX_TITLE_CHARS:
+        raise RequestError(f"{where}title has {len(value)} characters; at most {MAX_TITLE_CHARS}", status=413)
+    return value.strip()
+
+
 def parse_requests(
-    rows: Sequence[Mapping], vocab: Mapping[str, Sequence[str]], limits: ServingLimits
+    rows: Sequence[Mapping], vocab: Mapping[str, Sequence[str] | None], limits: ServingLimits
 ) -> list[ImageRequest]:
-    """Rows of {attribute: value, "seed": int, "count": int} -> requests, or a RequestError naming the problem."""
+    """Rows of {attribute: value, "seed": int, "count": int} -> requests, or a RequestError naming the problem.
+    vocab: request_fields(arch), each attribute's known values, or None for the free-text title."""
     if not isinstance(rows, Sequence) or isinstance(rows, (str, bytes)) or not rows:
         raise RequestError('give at least one row, e.g. [{"articleType": "Tshirts", "count": 4}]')
     if len(rows) > limits.max_rows:
@@ -99,6 +123,9 @@ def parse_requests(
         attributes = {}
         for attribute, values in vocab.items():
             value = row.get(attribute)
+            if values is None:
+                attributes[attribute] = _title(value, f"row {i}: ")
+                continue
             if _missing(value):
                 continue
             if not isinstance(value, str) or value not in values:

@@ -59,15 +59,15 @@ class TitleEncoder(nn.Module):
 
     def embed(self, features: Sequence[list[int]]) -> torch.Tensor:
         """Hashed feature ids per title -> (B, dim) unit vectors; a title without words gets a zero vector."""
-        offsets = torch.tensor([0] + [len(f) for f in features[:-1]], dtype=torch.int64).cumsum(0)
-        flat = torch.tensor([i for f in features for i in f], dtype=torch.int64)
+        device = self.bag.weight.device
+        offsets = torch.tensor([0] + [len(f) for f in features[:-1]], dtype=torch.int64, device=device).cumsum(0)
+        flat = torch.tensor([i for f in features for i in f], dtype=torch.int64, device=device)
         return F.normalize(self.bag(flat, offsets), dim=1)
 
     @torch.no_grad()
     def encode(self, titles: Sequence[str], batch_size: int = 4096) -> torch.Tensor:
-        """(N, dim) vectors of `titles`, in eval mode."""
-        self.eval()
-        parts = [self(titles[i:i + batch_size]) for i in range(0, len(titles), batch_size)]
+        """(N, dim) vectors of `titles` on the CPU (the encoder has no train-time behaviour)."""
+        parts = [self(titles[i:i + batch_size]).cpu() for i in range(0, len(titles), batch_size)]
         return torch.cat(parts) if parts else torch.empty(0, self.spec.dim)
 
 

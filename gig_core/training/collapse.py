@@ -38,17 +38,20 @@ class CollapseGuard:
     def __init__(self, arch: Architecture, data: TensorSplit, seed: int):
         attributes = list(arch.vocab)
         cells = condition_cells(data.labels, attributes, MIN_REAL, GUARD_CELLS) if attributes else []
+        self.rows: list[dict[str, str]] | None = None  # what each sample is asked for (GeneratorBundle.encode)
         if cells:
             self.names = [cell.name(arch.vocab) for cell in cells]
             reals = [data.images[cell.rows[:MAX_REAL]] for cell in cells]
-            self.labels = {a: torch.tensor([cell.labels[a] for cell in cells]).repeat_interleave(SAMPLES_PER_CELL)
-                           for a in attributes}
+            # A title model gets one title of the cell, the same for all its samples: "same title, many images".
+            self.rows = [{**{a: arch.vocab[a][i] for a, i in cell.labels.items()},
+                          **({"title": data.titles[int(cell.rows[0])]} if arch.titled else {})}
+                         for cell in cells for _ in range(SAMPLES_PER_CELL)]
             per_cell = SAMPLES_PER_CELL
         else:  # unconditional (or no cell with enough photos): one cell of everything
             self.names = ["all"]
             reals = [data.images[torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:MAX_REAL]]]
-            self.labels = None
             per_cell = GUARD_CELLS * SAMPLES_PER_CELL
+        self.labels: dict[str, torch.Tensor] | None = None  # self.rows encoded, on the first measure
         self.per_cell = per_cell
         self.real_spread = [pixel_spread(images) for images in reals]
         generator = torch.Generator().manual_seed(seed)
@@ -56,6 +59,8 @@ class CollapseGuard:
 
     def measure(self, bundle: GeneratorBundle) -> dict[str, float]:
         """{cell name: sample spread / real spread} for the generator as it is now."""
+        if self.rows is not None and self.labels is None:
+            self.labels = bundle.encode(self.rows)
         images = bundle.from_latents(self.z, self.labels)  # (C * K, 3, R, R) uint8
         return {name: pixel_spread(cell) / real if real > 0 else float("nan")
                 for name, cell, real in zip(self.names, images.split(self.per_cell), self.real_spread)}

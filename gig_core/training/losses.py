@@ -15,6 +15,7 @@ from torch import nn
 class GanLoss:
     discriminator: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (real logits, fake logits) -> scalar
     generator: Callable[[torch.Tensor], torch.Tensor]  # fake logits -> scalar
+    fake: Callable[[torch.Tensor], torch.Tensor]  # D's term for logits it must call fake (wrong-title pairs)
 
 
 GAN_LOSSES: dict[str, GanLoss] = {
@@ -22,16 +23,19 @@ GAN_LOSSES: dict[str, GanLoss] = {
     "non_saturating": GanLoss(
         discriminator=lambda real, fake: F.softplus(-real).mean() + F.softplus(fake).mean(),
         generator=lambda fake: F.softplus(-fake).mean(),
+        fake=lambda fake: F.softplus(fake).mean(),
     ),
     # Lim & Ye 2017; the usual pairing with spectral norm and projection discriminators.
     "hinge": GanLoss(
         discriminator=lambda real, fake: F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean(),
         generator=lambda fake: -fake.mean(),
+        fake=lambda fake: F.relu(1.0 + fake).mean(),
     ),
     # Arjovsky et al. 2017; pair with the gradient penalty below (WGAN-GP).
     "wasserstein": GanLoss(
         discriminator=lambda real, fake: fake.mean() - real.mean(),
         generator=lambda fake: -fake.mean(),
+        fake=lambda fake: fake.mean(),
     ),
 }
 

@@ -49,6 +49,13 @@ def paired_labels(labels: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {a: torch.cat([t[:half], t[:half], t[2 * half:]]) for a, t in labels.items()}
 
 
+def mismatched_titles(labels: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The batch's labels with every row's title vector replaced by the next row's: (B, D) -> (B, D)."""
+    if "title" not in labels:
+        raise ValueError("train.mismatch_weight needs a title-conditioned family (tgan); set it to 0")
+    return {**labels, "title": labels["title"].roll(1, dims=0)}
+
+
 class Objective:
     columns: tuple[str, ...] = ("loss_d", "loss_g")
 
@@ -94,6 +101,8 @@ class GanObjective(Objective):
             self.columns = (*self.columns, "z_spread")  # the mode-seeking ratio, logged while it is trained on
         if config.class_weight > 0:
             self.columns = (*self.columns, "class_d", "class_g")  # the auxiliary classification losses
+        if config.mismatch_weight > 0:
+            self.columns = (*self.columns, "d_mismatch")  # D's mean logit on real photos under wrong titles
         self.optimizers = {
             "g": self.adam([parts["generator"]], config.lr_g),
             "d": self.adam([parts["discriminator"]], config.lr_d),
@@ -101,7 +110,7 @@ class GanObjective(Objective):
 
     def step(self, step, next_batch, augment, autocast):
         G, D, cfg = self.parts["generator"], self.parts["discriminator"], self.config
-        seek_modes, classify = cfg.diversity_weight > 0, cfg.class_weight > 0
+        seek_modes, classify, mismatch = cfg.diversity_weight > 0, cfg.class_weight > 0, cfg.mismatch_weight > 0
         for critic_step in range(cfg.d_steps):
             real, real_labels = next_batch()
             z = torch.randn(real.shape[0], _unwrap(G).z_dim, device=real.device)
@@ -121,6 +130,9 @@ class GanObjective(Objective):
                 loss_d = self.gan_loss.discriminator(d_real, d_fake)
                 if classify:
                     loss_d = loss_d + cfg.class_weight * class_d
+                if mismatch:  # GAN-CLS: each real photo under the next photo's title must look fake
+                    d_wrong = D(augment(real), mismatched_titles(real_labels)).float()  # (B,)
+                    loss_d = loss_d + cfg.mismatch_weight * self.gan_loss.fake(d_wrong)
             if cfg.regularizer == "gp":
                 loss_d = loss_d + cfg.reg_weight * gradient_penalty(D, real, fake.detach().float(), labels)
             elif cfg.regularizer == "r1":
@@ -160,6 +172,8 @@ class GanObjective(Objective):
             row["z_spread"] = spread
         if classify:
             row.update(class_d=class_d, class_g=class_g)
+        if mismatch:
+            row["d_mismatch"] = d_wrong.mean()
         return {k: v.detach() for k, v in row.items()}, d_real.detach()
 
 

@@ -35,7 +35,17 @@ from gig_core.device import resolve_device
 from gig_core.errors import GigError
 from gig_core.layout import TrainOutputs
 from gig_core.models import Architecture, build_parts, family
-from gig_core.sampling import GeneratorBundle, class_grid_labels, labelled_grid, save_png, to_float
+from gig_core.sampling import (
+    GeneratorBundle,
+    class_grid_labels,
+    labelled_grid,
+    save_png,
+    shorten_label,
+    title_grid_rows,
+    to_float,
+)
+from gig_core.text.cache import cached_title_encoder
+from gig_core.text.encoder import TitleEncoderSpec
 from gig_core.training.checkpoint import load_checkpoint, save_checkpoint
 from gig_core.training.collapse import CollapseGuard, ModeCollapseWarning  # noqa: F401 (re-exported)
 from gig_core.training.diffaugment import POLICIES, AdaptiveAugment, diff_augment, parse_policy
@@ -100,9 +110,14 @@ def architecture_for(config: TrainConfig, data_dir: str | Path) -> Architecture:
         )
     if conditional and not config.condition_on:
         raise ValueError("a conditional model needs at least one attribute in train.condition_on")
-    if config.class_weight > 0 and not conditional:
+    titled = family(config.model).titled
+    if config.class_weight > 0 and (not conditional or titled):
         raise ValueError(
-            f"train.class_weight needs a conditional family (hcgan, cgan), not {config.model!r}; set it to 0"
+            f"train.class_weight needs an attribute-conditioned family (hcgan, cgan), not {config.model!r}; set it to 0"
+        )
+    if config.mismatch_weight > 0 and not titled:
+        raise ValueError(
+            f"train.mismatch_weight needs a title-conditioned family (tgan), not {config.model!r}; set it to 0"
         )
     return Architecture(
         model=config.model,
@@ -113,6 +128,7 @@ def architecture_for(config: TrainConfig, data_dir: str | Path) -> Architecture:
         embed_dim=config.embed_dim if conditional else 0,
         vocab={a: vocab[a] for a in config.condition_on} if conditional else {},
         classifier=config.class_weight > 0,
+        text_encoder=TitleEncoderSpec().to_dict() if titled else {},
     )
 
 
@@ -246,6 +262,11 @@ class Trainer:
         data = load_split(config.data_dir, "train")
         data.labels = {a: data.labels[a] for a in self.arch.vocab}
         parts = build_parts(self.arch)
+        if self.arch.titled:  # the catalog's title encoder, frozen inside the generator; titles become vectors once
+            spec = TitleEncoderSpec(**self.arch.text_encoder)
+            encoder = cached_title_encoder(config.data_dir, config.cache_dir, spec)
+            parts["generator"].title.encoder.load_state_dict(encoder.state_dict())
+            data.labels["title"] = encoder.encode(data.titles)  # (N, D)
         self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         for part in parts.values():
             part.to(device=device, memory_format=self.memory_format)
@@ -280,9 +301,14 @@ class Trainer:
         self._resume_or_seed()
 
         self.bundle = GeneratorBundle(ema, self.arch)
-        self.grid_labels = class_grid_labels(self.arch, config.grid_columns, data.labels, seed=config.seed)
-        rows = len(next(iter(self.arch.vocab.values()))) if self.arch.conditional else config.grid_columns
-        self.grid_count = config.grid_columns * rows
+        columns = config.grid_columns
+        if self.arch.titled:  # one row per class of the first attribute, each row one training title
+            self.grid_rows = title_grid_rows(self.arch, data.titles, data.labels, seed=config.seed)
+            self.grid_labels = self.bundle.encode([{"title": t} for t in self.grid_rows for _ in range(columns)])
+        else:
+            self.grid_rows = list(next(iter(self.arch.vocab.values()))) if self.arch.conditional else []
+            self.grid_labels = class_grid_labels(self.arch, columns, data.labels, seed=config.seed)
+        self.grid_count = columns * (len(self.grid_rows) or columns)
         self.guard = CollapseGuard(self.arch, data, seed=config.seed + 2)
         self.tracker = None
         if self.writer and config.tracking_uri:
@@ -416,8 +442,7 @@ class Trainer:
         images = self.bundle.sample(
             self.grid_count, self.grid_labels, seed=self.config.seed + 1
         )  # (rows * cols, 3, R, R)
-        rows = next(iter(self.arch.vocab.values())) if self.arch.conditional else []
-        save_png(labelled_grid(images, self.config.grid_columns, rows), path)
+        save_png(labelled_grid(images, self.config.grid_columns, [shorten_label(r) for r in self.grid_rows]), path)
         ratios = self.guard.measure(self.bundle)
         if check:
             CollapseGuard.warn_if_collapsed(ratios, self.state.step, self.config.collapse_threshold)
@@ -454,7 +479,7 @@ class Trainer:
             "world_size": self.world,
             "images_per_second": round(images_per_second, 1),
             "grid": str(self.files.grid),
-            "grid_rows": list(next(iter(arch.vocab.values()))) if arch.conditional else [],
+            "grid_rows": self.grid_rows,
             "condition_on": list(arch.vocab),
             "augment_p": state.ada.p if state.ada is not None else (1.0 if self.policy else 0.0),
             "mlflow_run_id": self.tracker.run_id if self.tracker else "",

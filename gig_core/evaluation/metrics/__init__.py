@@ -18,6 +18,7 @@ from gig_core.evaluation.metrics import (
     memorization,
     per_class_fid,
     precision_recall,
+    text_alignment,
     within_class_diversity,
 )
 from gig_core.evaluation.metrics.result import MetricResult
@@ -31,6 +32,7 @@ METRICS: dict[str, Callable[[EvaluationInputs], MetricResult]] = {
     "within_class_diversity": within_class_diversity.compute,
     "diversity": diversity.compute,
     "memorization": memorization.compute,
+    "text_alignment": text_alignment.compute,
 }
 
 
