@@ -165,6 +165,7 @@ def test_gallery_asks_a_title_model_for_words(tgan_registry, tmp_path):
             page = response.read().decode()
         assert 'type="text" name="title"' in page and f'value="{INVENTED}"' in page
         assert page.count("data:image/png;base64,") == 6  # 3 from the champion (v1), 3 from the challenger (v2)
+        assert "R-precision (real photos)" in page
         with urllib.request.urlopen(url + "/", timeout=120) as response:
             empty = response.read().decode()
         assert "draws from a product title" in html.unescape(empty)  # asked without words: says what to give

@@ -229,7 +229,7 @@ def version_tags(train_config: dict, metrics: dict, lineage: dict, catalog_hash:
         "promoted": verdict,
         "promotion_reason": decision.reason,
     }
-    for key in ("fid", "within_class_diversity", "precision", "recall"):
+    for key in ("fid", "within_class_diversity", "precision", "recall", "r_precision", "r_precision_real"):
         if isinstance(metrics.get(key), (int, float)):
             tags[key] = f"{metrics[key]:.4g}"
     return tags
