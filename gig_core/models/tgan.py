@@ -19,8 +19,6 @@ from torch import nn
 
 from gig_core.text.encoder import TitleEncoder, TitleEncoderSpec
 
-TITLE = "title"  # the labels key of the title vector, and the request field of a title
-
 
 class TitleConditioning(nn.Module):
     """(B, D) title vectors -> (B, out_dim) conditioning; owns the frozen encoder that makes the vectors."""
