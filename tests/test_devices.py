@@ -23,7 +23,7 @@ from gig_core.models import FAMILIES, Architecture, build_parts
 from gig_core.sampling import GeneratorBundle
 from gig_core.training.diffaugment import POLICIES, AdaptiveAugment, diff_augment
 from gig_core.training.losses import mode_seeking_ratio
-from gig_core.training.objectives import paired_labels
+from gig_core.training.objectives import mismatched_titles, paired_labels
 
 CUDA = torch.device("cuda", 0)
 VOCAB = {"articleType": ["a", "b", "c"], "baseColour": ["x", "y"]}
@@ -62,10 +62,15 @@ def test_every_family_runs_forward_on_the_gpu(model):
         with torch.device(CUDA):
             parts = build_parts(arch)
         labels = cuda_labels(4)
+        if FAMILIES[model].titled:  # title vectors, and the generator's own encoder hashing titles on the GPU
+            labels["title"] = parts["generator"].title.encoder(["Men Navy Blue Shirt"] * 4)
+            assert labels["title"].device == CUDA and labels["title"].shape == (4, 64)
         fake = parts["generator"](torch.randn(4, 16, device=CUDA), labels)
         assert fake.device == CUDA and fake.shape == (4, 3, 64, 64)
         if "discriminator" in parts:
             assert parts["discriminator"](fake, labels).device == CUDA
+        if FAMILIES[model].titled:  # the matching-aware term's wrong-title pairs
+            assert parts["discriminator"](fake, mismatched_titles(labels)).device == CUDA
         if "encoder" in parts:
             assert parts["encoder"](fake).device == CUDA
         z = torch.randn(4, 16, device=CUDA)
