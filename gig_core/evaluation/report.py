@@ -277,7 +277,7 @@ def write_report(evaluation, reference, out_dir: str | Path) -> Path:
     bundle = evaluation.source.bundle
     # what the model is asked with: the held-out rows' attributes, or for a title model their titles
     asked = [{"title": t} for t in reference.titles] if bundle is not None and bundle.arch.titled else inputs.real_rows
-    if bundle is not None and bundle.arch.titled:
+    if bundle is not None and bundle.arch.titled and any(reference.titles):
         grid, shown = title_rows(bundle, reference.titles, inputs.real_images, seed=inputs.config.seed)
         figures["titles"] = (
             f"From words: one held-out title per row ({'; '.join(shown)}): {PER_ROW} samples that differ only in z, "
