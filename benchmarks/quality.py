@@ -16,7 +16,8 @@ catalog feature extractor, every metric):
 With --text (issue #15) it trains the title model instead (`tgan`, the same preset and settings,
 `--steps` steps of 64) and scores it next to run 2's attribute model, re-scored from
 --work/gig/generator.pt on the same reference set: text alignment for the title model, FID and
-within-class diversity for both. It also writes a grid of --text-titles (held-out and invented).
+within-class diversity for both. It also writes tgan_titles.png: 8 samples for each of 8 held-out
+titles and 4 invented ones (INVENTED_TITLES).
 
     .venv/bin/python benchmarks/quality.py [--catalog ../shared/datasets/fashion-products-small]
         [--steps 624] [--work /tmp/gig_quality] [--out benchmarks/quality] [--reuse-plain] [--text]

@@ -39,10 +39,11 @@ class TitleImageMatcher(nn.Module):
 def fit_matcher(image_features: torch.Tensor, title_vectors: torch.Tensor, epochs: int = 30,
                 batch_size: int = 512, lr: float = 2e-3, seed: int = 0) -> TitleImageMatcher:
     """A matcher trained on (N, F) training-image features and their (N, D) title vectors."""
-    torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     features = image_features.float()
-    model = TitleImageMatcher(features.shape[1], title_vectors.shape[1])
+    with torch.random.fork_rng(devices=[]):  # seeded weights, without moving the caller's random stream
+        torch.manual_seed(seed)
+        model = TitleImageMatcher(features.shape[1], title_vectors.shape[1])
     model.mean.copy_(features.mean(0))
     model.scale.copy_(features.std(0).clamp_min(1e-6))
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
