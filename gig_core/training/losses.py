@@ -13,29 +13,33 @@ from torch import nn
 
 @dataclass(frozen=True)
 class GanLoss:
-    discriminator: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (real logits, fake logits) -> scalar
+    real: Callable[[torch.Tensor], torch.Tensor]  # D's term for logits it must call real -> scalar
+    fake: Callable[[torch.Tensor], torch.Tensor]  # D's term for logits it must call fake (samples, wrong-title pairs)
     generator: Callable[[torch.Tensor], torch.Tensor]  # fake logits -> scalar
-    fake: Callable[[torch.Tensor], torch.Tensor]  # D's term for logits it must call fake (wrong-title pairs)
+
+    def discriminator(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        """D's loss on (real logits, fake logits)."""
+        return self.real(real) + self.fake(fake)
 
 
 GAN_LOSSES: dict[str, GanLoss] = {
     # Goodfellow et al. 2014, with the non-saturating generator loss.
     "non_saturating": GanLoss(
-        discriminator=lambda real, fake: F.softplus(-real).mean() + F.softplus(fake).mean(),
-        generator=lambda fake: F.softplus(-fake).mean(),
+        real=lambda real: F.softplus(-real).mean(),
         fake=lambda fake: F.softplus(fake).mean(),
+        generator=lambda fake: F.softplus(-fake).mean(),
     ),
     # Lim & Ye 2017; the usual pairing with spectral norm and projection discriminators.
     "hinge": GanLoss(
-        discriminator=lambda real, fake: F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean(),
-        generator=lambda fake: -fake.mean(),
+        real=lambda real: F.relu(1.0 - real).mean(),
         fake=lambda fake: F.relu(1.0 + fake).mean(),
+        generator=lambda fake: -fake.mean(),
     ),
     # Arjovsky et al. 2017; pair with the gradient penalty below (WGAN-GP).
     "wasserstein": GanLoss(
-        discriminator=lambda real, fake: fake.mean() - real.mean(),
-        generator=lambda fake: -fake.mean(),
+        real=lambda real: -real.mean(),
         fake=lambda fake: fake.mean(),
+        generator=lambda fake: -fake.mean(),
     ),
 }
 
