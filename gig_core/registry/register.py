@@ -30,7 +30,7 @@ from gig_core.data.lineage import read_lineage
 from gig_core.evaluation.bootstrap import paired_difference_interval
 from gig_core.evaluation.evaluate import ReferenceSet, load_evaluate_config, load_sample_features
 from gig_core.evaluation.metrics.fid import frechet_distance
-from gig_core.evaluation.metrics.text_alignment import Z95
+from gig_core.evaluation.metrics.text_alignment import change_interval
 from gig_core.evaluation.sources import SampleSource
 from gig_core.layout import EvaluateOutputs, RegisterOutputs, TrainOutputs
 from gig_core.registry.approval import PENDING, current_champion, mark_pending
@@ -139,10 +139,8 @@ def compare_with_champion(version: str, generator: GeneratorBundle, reference: R
         text = reference.text_inputs()
         champion_hits = rescored.result.details["r_precision_hits"]  # (N,) on the same titles and rivals
         challenger_hits = r_precision_hits(text.matcher, challenger_features, text.vectors, text.rivals)
-        change = challenger_hits - champion_hits
-        half = Z95 * float(change.std()) / max(len(change), 1) ** 0.5
         alignment = AlignmentComparison(float(champion_hits.mean()), float(challenger_hits.mean()),
-                                        float(change.mean()) - half, float(change.mean()) + half)
+                                        *change_interval(challenger_hits, champion_hits))
     return ChampionComparison(str(version), champion_fid, improvement, low, high, eval_config.confidence, alignment)
 
 

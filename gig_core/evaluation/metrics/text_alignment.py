@@ -49,6 +49,13 @@ def share_interval(hits: torch.Tensor) -> tuple[float, float, float]:
     return p, max(0.0, p - half), min(1.0, p + half)
 
 
+def change_interval(after: torch.Tensor, before: torch.Tensor) -> tuple[float, float]:
+    """95% normal interval of the mean paired change of (N,) 0/1 hits on the same titles and rivals."""
+    change = after - before
+    mean, half = float(change.mean()), Z95 * float(change.std()) / max(len(change), 1) ** 0.5
+    return mean - half, mean + half
+
+
 def compute(inputs: EvaluationInputs) -> MetricResult:
     text = inputs.text
     if text is None:
