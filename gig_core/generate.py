@@ -95,18 +95,21 @@ def generate_images_to(config: GenerateConfig, attributes: dict[str, str],
     _check_out_folder(out)
     display = display or PostprocessConfig()
     predict, inputs = load_predict(config.model, config.tracking_uri, config.trust_model_code, display)
-    titled = "title" in inputs
-    if titled and not titles:
-        raise ValueError('this model draws from product titles: give --title "Men Navy Blue Casual Shirt" (repeatable)')
-    if titles and not titled:
-        raise ValueError(f"this model does not read titles; it is conditioned on {inputs[:-2] or 'nothing'} "
-                         f"(--attr KEY=VALUE)")
-    unknown = sorted(set(attributes) - set(inputs) - {"title"})
-    if unknown or (titled and attributes):
-        raise ValueError(
-            f"the model does not take attribute(s) {unknown or sorted(attributes)}; it is conditioned on "
-            f"{inputs[:-2] or 'nothing'}"
-        )
+    if "title" in inputs:
+        if not titles:
+            raise ValueError('this model draws from product titles: give --title "Men Navy Blue Casual Shirt" '
+                             '(repeatable)')
+        if attributes:
+            raise ValueError(f"this model draws from titles alone; drop --attr {sorted(attributes)}")
+    else:
+        if titles:
+            raise ValueError(f"this model does not read titles; it is conditioned on {inputs[:-2] or 'nothing'} "
+                             f"(--attr KEY=VALUE)")
+        unknown = sorted(set(attributes) - set(inputs))
+        if unknown:
+            raise ValueError(
+                f"the model does not take attribute(s) {unknown}; it is conditioned on {inputs[:-2] or 'nothing'}"
+            )
     params = {"postprocess": not config.raw, "size": config.size or display.size}
     asks = [{"title": t} for t in titles] if titles else [attributes]
     response = predict(pd.DataFrame([{**a, "seed": config.seed, "count": config.n} for a in asks]), params)

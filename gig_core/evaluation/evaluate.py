@@ -139,13 +139,17 @@ class ReferenceSet:
             )
         return self._text
 
+    def asked_rows(self, bundle) -> list[dict[str, str]]:
+        """What a generator is asked for, one row per held-out image: its attributes, or for a title model its title."""
+        return [{"title": t} for t in self.titles] if bundle.arch.titled else self.rows
+
     def samples(self, source: SampleSource) -> tuple[torch.Tensor, list[dict[str, str]] | None]:
         """(M, 3, R, R) uint8 samples and the attributes each was asked for (None: unlabelled)."""
         if source.images is not None:
             return source.images, None
         bundle = source.bundle.to(self.device)
         conditional = bundle.arch.conditional
-        asked = [{"title": t} for t in self.titles] if bundle.arch.titled else self.rows
+        asked = self.asked_rows(bundle)
         labels = bundle.encode(asked, unknown="random", seed=self.config.seed) if conditional else None
         fakes = bundle.sample(len(self.images), labels, seed=self.config.seed, batch_size=self.config.batch_size)
         if fakes.shape[1:] != self.images.shape[1:]:

@@ -275,8 +275,6 @@ def write_report(evaluation, reference, out_dir: str | Path) -> Path:
             notice_image(),
         )
     bundle = evaluation.source.bundle
-    # what the model is asked with: the held-out rows' attributes, or for a title model their titles
-    asked = [{"title": t} for t in reference.titles] if bundle is not None and bundle.arch.titled else inputs.real_rows
     if bundle is not None and bundle.arch.titled and any(reference.titles):
         grid, shown = title_rows(bundle, reference.titles, inputs.real_images, seed=inputs.config.seed)
         figures["titles"] = (
@@ -285,7 +283,7 @@ def write_report(evaluation, reference, out_dir: str | Path) -> Path:
             grid,
         )
     if bundle is not None:
-        display = reference.display
+        asked, display = reference.asked_rows(bundle), reference.display
         figures["postprocess"] = (
             f"Raw samples (top, enlarged) and the same samples post-processed for display (bottom): background "
             f"snapped to white, cropped to the product with a {display.margin:.0%} margin, padded to "
