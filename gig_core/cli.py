@@ -138,37 +138,30 @@ def _run_generate(config, args) -> None:
 
 
 def _run_serve(config, args) -> None:
-    import uvicorn
-
     from gig_core.generate import load_bundle
     from gig_core.serving.app import build_app
+    from gig_core.serving.listen import listening_socket, serve_forever
 
+    sock = listening_socket(config.host, config.port, "serve")
     bundle = load_bundle(config.model, config.tracking_uri)
     print(
-        f"serve: {config.model} on http://{config.host}:{config.port}/invocations (at most {config.max_images} "
-        f"images, {config.max_rows} rows, {config.max_body_bytes} bytes per request)",
+        f"serve: {config.model} on http://{config.host}:{sock.getsockname()[1]}/invocations (at most "
+        f"{config.max_images} images, {config.max_rows} rows, {config.max_body_bytes} bytes per request)",
         flush=True,
     )
-    uvicorn.run(
-        build_app(bundle, config, load_section("postprocess", args.params)),
-        host=config.host,
-        port=config.port,
-        log_level="warning",
-        limit_concurrency=config.max_waiting + 8,
-        timeout_graceful_shutdown=5,
-    )
+    serve_forever(build_app(bundle, config, load_section("postprocess", args.params)), sock,
+                  limit_concurrency=config.max_waiting + 8)
 
 
 def _run_gallery(config, args) -> None:
-    import uvicorn
-
     from gig_core.gallery.app import build_gallery
+    from gig_core.serving.listen import listening_socket, serve_forever
 
+    sock = listening_socket(config.host, config.port, "gallery")
     app = build_gallery(config, load_section("postprocess", args.params), load_section("register", args.params))
-    print(f"gallery: {config.model_name} from {config.tracking_uri} on http://{config.host}:{config.port}/",
+    print(f"gallery: {config.model_name} from {config.tracking_uri} on http://{config.host}:{sock.getsockname()[1]}/",
           flush=True)
-    uvicorn.run(app, host=config.host, port=config.port, log_level="warning", limit_concurrency=32,
-                timeout_graceful_shutdown=5)
+    serve_forever(app, sock, limit_concurrency=32)
 
 
 STAGES: dict[str, tuple[Callable[[Any, argparse.Namespace], None], str]] = {

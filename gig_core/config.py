@@ -517,7 +517,9 @@ class ServeConfig:
     )
     tracking_uri: str = field(default="sqlite:///mlflow.db", metadata=_help("MLflow tracking and registry URI"))
     host: str = field(default="127.0.0.1", metadata=_help("address to listen on (0.0.0.0 = every interface)"))
-    port: int = field(default=5001, metadata=_help("port to listen on", min=1, max=65535))
+    port: int = field(
+        default=5001, metadata=_help("port to listen on (0 = any free port, printed at start)", min=0, max=65535)
+    )
     max_rows: int = field(default=64, metadata=_help("rows per request", min=1))
     max_images: int = field(default=256, metadata=_help("images per request, all rows together", min=1))
     max_body_bytes: int = field(default=65536, metadata=_help("request body size in bytes", min=64))
@@ -534,7 +536,9 @@ class GalleryConfig:
     model_name: str = field(default="gig-generator", metadata=_help("registered model whose versions it shows"))
     tracking_uri: str = field(default="sqlite:///mlflow.db", metadata=_help("MLflow tracking and registry URI"))
     host: str = field(default="127.0.0.1", metadata=_help("address to listen on (0.0.0.0 = every interface)"))
-    port: int = field(default=5002, metadata=_help("port to listen on", min=1, max=65535))
+    port: int = field(
+        default=5002, metadata=_help("port to listen on (0 = any free port, printed at start)", min=0, max=65535)
+    )
     default_count: int = field(default=8, metadata=_help("images per model on a new page", min=1))
     max_count: int = field(default=24, metadata=_help("images per model a page may ask for", min=1, max=256))
     max_download: int = field(default=48, metadata=_help("images in one zip download", min=1))

@@ -144,6 +144,23 @@ def wait_for_http(url: str, server, what: str, timeout_s: float = 120) -> None:
         time.sleep(0.5)
 
 
+def start_gig_server(args: list[str], log: Path, what: str, timeout_s: float = 120, **popen) -> tuple:
+    """`gig serve` or `gig gallery` on port 0, and the URL it printed: the port the OS gave this
+    process, so a test never reaches another test session's server on a reused port."""
+    import re
+    import time
+
+    server = start_server(args, log, **popen)
+    deadline = time.monotonic() + timeout_s
+    while not (found := re.search(r" on (http://[^/\s]+)/", log.read_text())):
+        assert server.poll() is None, server_output(server)
+        assert time.monotonic() < deadline, f"{what} did not print its address in {timeout_s:.0f} s"
+        time.sleep(0.2)
+    url = found.group(1)
+    wait_for_http(f"{url}/ping", server, what, timeout_s)
+    return server, url
+
+
 @pytest.fixture(scope="session")
 def s3_endpoint():
     """moto's S3 in server mode on 127.0.0.1 (real HTTP); boto3 finds it through AWS_ENDPOINT_URL."""

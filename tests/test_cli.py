@@ -92,3 +92,19 @@ def test_reading_a_model_needs_its_registry_and_creates_none(tiny_run, tmp_path)
     line = _one_line_error(_gig("generate", "--tracking-uri", "http://127.0.0.1:9", cwd=tmp_path), "generate")
     assert "http://127.0.0.1:9: the MLflow tracking server does not answer" in line
     assert time.monotonic() - started < 60  # MLflow's own retries would take minutes
+
+
+@pytest.mark.parametrize("command", ["serve", "gallery"])
+def test_a_taken_port_is_one_line_before_any_model_loads(command, tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        # the model named does not exist: the port is checked first, so the error is about the port
+        line = _one_line_error(_gig(command, "--port", str(port), *(("--model", str(tmp_path / "nowhere"))
+                                                                    if command == "serve" else ()), cwd=tmp_path),
+                               command)
+    assert line == (f"gig {command}: error: {command}: cannot listen on 127.0.0.1:{port} (Address already in use); "
+                    "choose another port with --port, or 0 for any free port")

@@ -34,7 +34,7 @@ from gig_core.registry.approval import decide_approval, mark_pending
 from gig_core.registry.register import register
 from gig_core.sampling import GeneratorBundle
 from gig_core.training.trainer import train
-from tests.conftest import REPO, _free_port, make_tiny_catalog, start_server, tiny_train_config, wait_for_http
+from tests.conftest import REPO, make_tiny_catalog, start_gig_server, tiny_train_config
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 MARKUP = "<script>alert('colour')</script>"
@@ -96,16 +96,15 @@ def gallery_registry(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def gallery(gallery_registry):
     """`gig gallery` in its own process, with the approvers' token in its environment."""
-    root, port = gallery_registry, _free_port()
+    root = gallery_registry
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["gallery"].update(tracking_uri=f"sqlite:///{root / 'mlflow.db'}", port=port, default_count=4, max_count=8,
+    params["gallery"].update(tracking_uri=f"sqlite:///{root / 'mlflow.db'}", port=0, default_count=4, max_count=8,
                              max_download=6)
     params["postprocess"]["size"] = 200
     (root / "params.yaml").write_text(yaml.safe_dump(params))
-    server = start_server([sys.executable, "-m", "gig_core.cli", "gallery", "--params", str(root / "params.yaml")],
-                          root / "gallery.log", cwd=root, env={**os.environ, "GIG_APPROVAL_TOKEN": TOKEN})
-    url = f"http://127.0.0.1:{port}"
-    wait_for_http(url + "/ping", server, "gig gallery")
+    server, url = start_gig_server([sys.executable, "-m", "gig_core.cli", "gallery", "--params",
+                                    str(root / "params.yaml")], root / "gallery.log", "gig gallery", cwd=root,
+                                   env={**os.environ, "GIG_APPROVAL_TOKEN": TOKEN})
     yield url, root
     server.terminate()
     server.wait(timeout=30)

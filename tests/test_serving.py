@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import subprocess
 import sys
 import urllib.error
 import urllib.request
@@ -17,18 +16,14 @@ from PIL import Image
 
 from gig_core.sampling import GeneratorBundle
 from gig_core.serving.requests import DisplayRequest, RequestCancelled, ServingLimits, generate_images, parse_requests
-from tests.conftest import _free_port, wait_for_http
+from tests.conftest import start_gig_server
 
 
 def _serve(tiny_run, tmp_path: Path, *flags: str):
-    port = _free_port()
     (tmp_path / "empty.yaml").write_text("")
-    server = subprocess.Popen(
+    return start_gig_server(
         [sys.executable, "-m", "gig_core.cli", "serve", "--params", str(tmp_path / "empty.yaml"), "--model",
-         tiny_run.train.out_dir, "--port", str(port), *flags],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    wait_for_http(f"http://127.0.0.1:{port}/ping", server, "gig serve")
-    return server, f"http://127.0.0.1:{port}"
+         tiny_run.train.out_dir, "--port", "0", *flags], tmp_path / "serve.log", "gig serve")
 
 
 def _post(url: str, body: bytes, content_type: str = "application/json") -> tuple[int, dict]:

@@ -31,7 +31,7 @@ from gig_core.text.attributes import TitleAttributeParser
 from gig_core.text.matching import distractors
 from gig_core.training.checkpoint import load_checkpoint
 from gig_core.training.trainer import train
-from tests.conftest import REPO, _free_port, start_server, tiny_train_config, wait_for_http
+from tests.conftest import REPO, start_gig_server, tiny_train_config
 
 INVENTED = "Women Pink Sports Watch"  # no such product in the catalog
 
@@ -150,16 +150,14 @@ def test_register_compares_title_models_on_alignment(tgan_registry):
 
 def test_gallery_asks_a_title_model_for_words(tgan_registry, tmp_path):
     registry, _, _ = tgan_registry
-    port = _free_port()
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["gallery"].update(tracking_uri=registry.tracking_uri, port=port)
+    params["gallery"].update(tracking_uri=registry.tracking_uri, port=0)
     params["postprocess"]["size"] = 120
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    server = start_server([sys.executable, "-m", "gig_core.cli", "gallery", "--params", str(tmp_path / "params.yaml")],
-                          tmp_path / "gallery.log", cwd=tmp_path)
+    server, url = start_gig_server([sys.executable, "-m", "gig_core.cli", "gallery", "--params",
+                                    str(tmp_path / "params.yaml")], tmp_path / "gallery.log", "gig gallery",
+                                   cwd=tmp_path)
     try:
-        url = f"http://127.0.0.1:{port}"
-        wait_for_http(url + "/ping", server, "gig gallery")
         with urllib.request.urlopen(url + "/?" + urllib.parse.urlencode({"title": INVENTED, "count": 3}),
                                     timeout=120) as response:
             page = response.read().decode()
