@@ -9,8 +9,8 @@ catalog feature extractor, every metric):
      preprocessing does (the example's CenterCrop would cut the products, and FID would then
      measure framing, not the training recipe). Unconditional: no conditional accuracy.
   2. GIG, equal images seen: params.yaml's train section (the default family and its settings)
-     with the '64' preset, `--steps` steps of 64, bf16 autocast + channels_last (the CPU speed
-     settings of benchmarks/train_throughput.py).
+     with the '64' preset, for `--steps` x 64 images (in steps of the recipe's batch), bf16
+     autocast + channels_last (the CPU speed settings of benchmarks/train_throughput.py).
   3. GIG, equal wall time: the same run resumed until it has trained as long as the plain loop.
 
 With --text (issue #15) it trains the title model instead (`tgan`, the same preset and settings,
@@ -21,6 +21,10 @@ titles and 4 invented ones (INVENTED_TITLES).
 
     .venv/bin/python benchmarks/quality.py [--catalog ../shared/datasets/fashion-products-small]
         [--steps 624] [--work /tmp/gig_quality] [--out benchmarks/quality] [--reuse-plain] [--text]
+        [--batch-size N]
+
+--batch-size N tries GIG at another batch for the same images (--steps x 64 / N steps), next to
+the plain loop's row of results.json; it writes results_batch<N>.json and gig_b<N>_equal_images.png.
 
 Writes each generator's sample grid (GIG's: its first 16 articleType rows) to --out and every
 figure to --out/results.json.
@@ -178,6 +182,9 @@ def main() -> None:
         help="take the plain loop's figures and wall time from --out/results.json instead of training "
         "it again (its code and data unchanged; it is the slow half of the benchmark)",
     )
+    parser.add_argument("--batch-size", type=int, default=0,
+                        help="GIG's batch (0: the recipe's); its steps scale so it sees --steps x 64 images. "
+                             "Writes results_batch<N>.json and skips the equal-time run")
     parser.add_argument("--text", action="store_true",
                         help="train and score the title model (tgan) against run 2's attribute model")
     args = parser.parse_args()
@@ -206,43 +213,51 @@ def main() -> None:
         run_text_model(args.steps, data_dir, work, out, reference)
         return
 
-    if args.reuse_plain:
+    if args.reuse_plain or args.batch_size:
         results["plain loop, equal images"] = json.loads((out / "results.json").read_text())["plain loop, equal images"]
         plain_seconds = results["plain loop, equal images"]["seconds"]
     else:
         plain_seconds = run_plain_loop(catalog, data_dir, work, out, reference, args.steps, results)
     print("plain loop", json.dumps(results["plain loop, equal images"]), flush=True)
 
+    images = args.steps * BATCH  # what every run sees: --steps steps of the plain loop's 64
+    name = f"gig_b{args.batch_size}" if args.batch_size else "gig"
     overrides = dict(
         preset="64",
         data_dir=str(data_dir),
-        out_dir=str(work / "gig"),
-        steps=args.steps,
+        out_dir=str(work / name),
         amp=True,
         channels_last=True,
         tracking_uri="",
         checkpoint_every=0,
         sample_every=10**9,
         resume="",
+        **({"batch_size": args.batch_size} if args.batch_size else {}),
     )
+    batch = load_section("train", "params.yaml", overrides).batch_size
+    overrides["steps"] = images // batch
     config = load_section("train", "params.yaml", overrides)
     started = time.perf_counter()
     train(config, progress=False)
     gig_seconds = time.perf_counter() - started
     results["gig, equal images"] = {
         "model": config.model,
-        "steps": args.steps,
+        "batch_size": batch,
+        "steps": config.steps,
         "seconds": round(gig_seconds, 1),
-        **score(reference, SampleSource("gig", bundle=load_generator_file(work / "gig" / "generator.pt"))),
+        **score(reference, SampleSource("gig", bundle=load_generator_file(work / name / "generator.pt"))),
     }
-    save_top_rows(work / "gig" / "grid.png", out / "gig_equal_images.png")
+    save_top_rows(work / name / "grid.png", out / f"{name}_equal_images.png")
     print("gig, equal images", json.dumps(results["gig, equal images"]), flush=True)
+    if args.batch_size:  # a recipe trial: equal images only
+        (out / f"results_batch{args.batch_size}.json").write_text(json.dumps(results, indent=2) + "\n")
+        return
 
     # Equal wall time: GIG trains for as long as the plain loop did. Faster, it goes on from where it stopped;
     # slower, it is a shorter run of its own.
-    equal_time_steps = round(args.steps * plain_seconds / gig_seconds)
+    equal_time_steps = round(config.steps * plain_seconds / gig_seconds)
     timed = {**overrides, "steps": equal_time_steps}
-    if equal_time_steps > args.steps:
+    if equal_time_steps > config.steps:
         timed["resume"] = "auto"
     else:
         timed["out_dir"] = str(work / "gig_equal_time")
@@ -251,6 +266,7 @@ def main() -> None:
     seconds = time.perf_counter() - started + (gig_seconds if timed.get("resume") else 0)
     results["gig, equal time"] = {
         "model": config.model,
+        "batch_size": batch,
         "steps": equal_time_steps,
         "seconds": round(seconds, 1),
         **score(reference, SampleSource("gig", bundle=load_generator_file(Path(timed["out_dir"]) / "generator.pt"))),

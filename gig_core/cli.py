@@ -140,12 +140,12 @@ def _run_generate(config, args) -> None:
 def _run_serve(config, args) -> None:
     from gig_core.generate import load_bundle
     from gig_core.serving.app import build_app
-    from gig_core.serving.listen import listening_socket, serve_forever
+    from gig_core.serving.listen import http_address, listening_socket, serve_forever
 
     sock = listening_socket(config.host, config.port, "serve")
     bundle = load_bundle(config.model, config.tracking_uri)
     print(
-        f"serve: {config.model} on http://{config.host}:{sock.getsockname()[1]}/invocations (at most "
+        f"serve: {config.model} on {http_address(sock)}/invocations (at most "
         f"{config.max_images} images, {config.max_rows} rows, {config.max_body_bytes} bytes per request)",
         flush=True,
     )
@@ -155,12 +155,11 @@ def _run_serve(config, args) -> None:
 
 def _run_gallery(config, args) -> None:
     from gig_core.gallery.app import build_gallery
-    from gig_core.serving.listen import listening_socket, serve_forever
+    from gig_core.serving.listen import http_address, listening_socket, serve_forever
 
     sock = listening_socket(config.host, config.port, "gallery")
     app = build_gallery(config, load_section("postprocess", args.params), load_section("register", args.params))
-    print(f"gallery: {config.model_name} from {config.tracking_uri} on http://{config.host}:{sock.getsockname()[1]}/",
-          flush=True)
+    print(f"gallery: {config.model_name} from {config.tracking_uri} on {http_address(sock)}/", flush=True)
     serve_forever(app, sock, limit_concurrency=32)
 
 

@@ -24,6 +24,12 @@ def listening_socket(host: str, port: int, what: str) -> socket.socket:
     return sock
 
 
+def http_address(sock: socket.socket) -> str:
+    """http://HOST:PORT of a listening socket, with the port the OS gave it (IPv6 hosts in brackets)."""
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 def serve_forever(app, sock: socket.socket, **options) -> None:
     """uvicorn on the socket already bound by listening_socket."""
     import uvicorn
