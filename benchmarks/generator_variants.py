@@ -1,8 +1,9 @@
 """Which conditional generator varies within a product type? (issue #10)
 
 Each variant trains on the bundled sample catalog with the demo recipe of params.yaml (32x32,
-batch 64, `--steps` steps; the variant changes only the family, its generator block and the
-weight of the mode-seeking term), then `gig evaluate`'s metrics score it on the held-out split:
+the preset's batch, `--steps` steps; the variant changes only the family, its generator block and
+the weight of the mode-seeking term; the table in benchmarks/README.md was made at batch 64, the
+demo's batch until the batch-size probe), then `gig evaluate`'s metrics score it on the held-out split:
 FID, within-class diversity per articleType x baseColour cell, cell recall, z-sensitivity,
 recall/precision, conditional accuracy and copies.
 

@@ -14,7 +14,7 @@ catalog feature extractor, every metric):
   3. GIG, equal wall time: the same run resumed until it has trained as long as the plain loop.
 
 With --text (issue #15) it trains the title model instead (`tgan`, the same preset and settings,
-`--steps` steps of 64) and scores it next to run 2's attribute model, re-scored from
+`--steps` x 64 images) and scores it next to run 2's attribute model, re-scored from
 --work/gig/generator.pt on the same reference set: text alignment for the title model, FID and
 within-class diversity for both. It also writes tgan_titles.png: 8 samples for each of 8 held-out
 titles and 4 invented ones (INVENTED_TITLES).
@@ -141,22 +141,24 @@ def run_plain_loop(
 
 
 def run_text_model(steps: int, data_dir: Path, work: Path, out: Path, reference: ReferenceSet) -> None:
-    """The title model (tgan) against the attribute model of the main run, both at `steps` steps of 64."""
+    """The title model (tgan) against the attribute model of the main run, both for `steps` x 64 images."""
     attribute_model = work / "gig" / "generator.pt"
     if not attribute_model.is_file():
         raise SystemExit(f"quality.py --text: no {attribute_model}; run quality.py without --text first")
     results = {"gig (hcgan), equal images, re-scored": {
-        "model": "hcgan", "steps": steps,
+        "model": "hcgan", "images": steps * BATCH,
         **score(reference, SampleSource("hcgan", bundle=load_generator_file(attribute_model)))}}
     print("hcgan", json.dumps(results["gig (hcgan), equal images, re-scored"]), flush=True)
-    config = load_section("train", "params.yaml", dict(
-        preset="64", model="tgan", data_dir=str(data_dir), out_dir=str(work / "tgan"), steps=steps, amp=True,
+    overrides = dict(
+        preset="64", model="tgan", data_dir=str(data_dir), out_dir=str(work / "tgan"), amp=True,
         channels_last=True, tracking_uri="", checkpoint_every=0, sample_every=10**9, resume="",
-        cache_dir=str(work / "cache")))
+        cache_dir=str(work / "cache"))
+    batch = load_section("train", "params.yaml", overrides).batch_size
+    config = load_section("train", "params.yaml", {**overrides, "steps": steps * BATCH // batch})
     started = time.perf_counter()
     train(config, progress=False)
     results["tgan, equal images"] = {
-        "model": "tgan", "steps": steps, "seconds": round(time.perf_counter() - started, 1),
+        "model": "tgan", "batch_size": batch, "steps": config.steps, "seconds": round(time.perf_counter() - started, 1),
         **score(reference, SampleSource("tgan", bundle=load_generator_file(work / "tgan" / "generator.pt")))}
     print("tgan", json.dumps(results["tgan, equal images"]), flush=True)
     save_top_rows(work / "tgan" / "grid.png", out / "tgan_equal_images.png")

@@ -77,4 +77,4 @@ def test_null_in_params_yaml_means_the_preset_or_family_value(tmp_path):
     params = tmp_path / "params.yaml"
     params.write_text("train:\n  preset: '64'\n  steps: null\n  lr_g: null\n  seed: 3\n")
     config = load_section("train", params)
-    assert (config.steps, config.resolution, config.lr_g, config.seed) == (20000, 64, 4e-4, 3)
+    assert (config.steps, config.resolution, config.lr_g, config.seed) == (40000, 64, 4e-4, 3)
