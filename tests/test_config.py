@@ -70,7 +70,7 @@ def test_a_named_params_file_must_exist_and_parse(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match=r"bad.yaml: line 4, column 1: invalid YAML: expected ',' or ']'"):
         load_section("train", bad)
     monkeypatch.chdir(tmp_path)  # no params.yaml here: the default name may be absent
-    assert load_section("train").steps == 1000
+    assert load_section("train").steps == TRAIN_PRESETS["demo"]["steps"]  # built-in defaults: the demo preset
 
 
 def test_null_in_params_yaml_means_the_preset_or_family_value(tmp_path):
