@@ -13,7 +13,7 @@ that photo is to its own nearest other training photo. In a dense region (many n
 jewellery shots) a sample near a training photo is not evidence of copying; this rule asks for
 more closeness there.
 
-    .venv/bin/python benchmarks/copies_look.py --generator /tmp/gig_quality/gig_b32/generator.pt \
+    .venv/bin/python benchmarks/copies_look.py --generator /tmp/gig_quality/gig/generator.pt \
         --data /tmp/gig_quality/pre --cache /tmp/gig_quality/cache --out /tmp/copies_sheets/copies.png
 
 The sheets hold catalog photos: keep them out of the repository.
