@@ -44,7 +44,7 @@ from PIL import Image, ImageOps
 from torchvision import transforms
 from train_throughput import BATCH, NZ, plain_loop
 
-from gig_core.config import EvaluateConfig, IngestConfig, PreprocessConfig, load_section
+from gig_core.config import EvaluateConfig, IngestConfig, PreprocessConfig, TrainConfig, load_section
 from gig_core.data.ingest import ingest_catalog
 from gig_core.data.preprocess import load_split, load_summary, preprocess_catalog
 from gig_core.evaluation.evaluate import ReferenceSet
@@ -119,6 +119,12 @@ def score(reference: ReferenceSet, source: SampleSource) -> dict:
     return {k: values.get(k) for k in SHOWN}
 
 
+def equal_images_config(overrides: dict, images: int) -> TrainConfig:
+    """params.yaml's train section with `overrides`, for `images` images in steps of its own batch."""
+    batch = load_section("train", "params.yaml", overrides).batch_size
+    return load_section("train", "params.yaml", {**overrides, "steps": images // batch})
+
+
 def run_plain_loop(
     catalog: Path, data_dir: Path, work: Path, out: Path, reference: ReferenceSet, steps: int, results: dict
 ) -> float:
@@ -153,12 +159,12 @@ def run_text_model(steps: int, data_dir: Path, work: Path, out: Path, reference:
         preset="64", model="tgan", data_dir=str(data_dir), out_dir=str(work / "tgan"), amp=True,
         channels_last=True, tracking_uri="", checkpoint_every=0, sample_every=10**9, resume="",
         cache_dir=str(work / "cache"))
-    batch = load_section("train", "params.yaml", overrides).batch_size
-    config = load_section("train", "params.yaml", {**overrides, "steps": steps * BATCH // batch})
+    config = equal_images_config(overrides, steps * BATCH)
     started = time.perf_counter()
     train(config, progress=False)
     results["tgan, equal images"] = {
-        "model": "tgan", "batch_size": batch, "steps": config.steps, "seconds": round(time.perf_counter() - started, 1),
+        "model": "tgan", "batch_size": config.batch_size, "steps": config.steps,
+        "seconds": round(time.perf_counter() - started, 1),
         **score(reference, SampleSource("tgan", bundle=load_generator_file(work / "tgan" / "generator.pt")))}
     print("tgan", json.dumps(results["tgan, equal images"]), flush=True)
     save_top_rows(work / "tgan" / "grid.png", out / "tgan_equal_images.png")
@@ -236,9 +242,8 @@ def main() -> None:
         resume="",
         **({"batch_size": args.batch_size} if args.batch_size else {}),
     )
-    batch = load_section("train", "params.yaml", overrides).batch_size
-    overrides["steps"] = images // batch
-    config = load_section("train", "params.yaml", overrides)
+    config = equal_images_config(overrides, images)
+    batch = config.batch_size
     started = time.perf_counter()
     train(config, progress=False)
     gig_seconds = time.perf_counter() - started
