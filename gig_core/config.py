@@ -375,6 +375,19 @@ class EvaluateConfig:
             gt=0.0,
         ),
     )
+    memorization_neighbours: int = field(
+        default=50,
+        metadata=_help("a copy must stand out among this many nearest training images (see memorization_isolation)",
+                       min=1),
+    )
+    memorization_isolation: float = field(
+        default=0.5,
+        metadata=_help(
+            "a copy's nearest training image is also closer than this fraction of the mean distance to its "
+            "memorization_neighbours nearest ones: near one photo, not in a crowd of alike ones",
+            gt=0.0,
+        ),
+    )
     memorization_max_share: float = field(
         default=0.05,
         metadata=_help("flag the generator when more than this share of its samples are copies", min=0.0, max=1.0),

@@ -21,6 +21,7 @@ from gig_core.data.sample import sample_catalog_path
 from gig_core.evaluation import features as features_module
 from gig_core.evaluation.bootstrap import paired_difference_interval
 from gig_core.evaluation.evaluate import ReferenceSet
+from gig_core.evaluation.metrics import memorization
 from gig_core.evaluation.metrics.fid import frechet_distance
 from gig_core.evaluation.sources import SampleSource
 from gig_core.registry.promotion import ChampionComparison, decide_promotion
@@ -90,6 +91,20 @@ def test_memorization_flags_copies_of_training_images_not_held_out_ones(sample_r
     heldout = score(sample_reference, "held-out images", sample_reference.images)
     assert heldout["memorized_share"] <= 0.05 and heldout["memorization_flag"] == 0.0
     assert ladder["real"]["memorized_share"] > 0.95  # "train real" are training images too
+
+
+def test_a_sample_in_a_crowd_of_alike_training_images_is_not_a_copy_a_handed_back_one_is():
+    """The near-blank frames of the 40k benchmark: close to hundreds of tiny-jewellery shots alike."""
+    gen = torch.Generator().manual_seed(0)
+    crowd = 0.1 * torch.randn(200, 16, generator=gen)  # (200, 16) many near-identical training images
+    lone = 5.0 + torch.randn(100, 16, generator=gen)  # (100, 16) ordinary, well-spread ones
+    twice = lone[:1].clone()  # the catalog holds lone[0] under two ids
+    train = torch.cat([crowd, lone, twice])
+    queries = torch.stack([torch.zeros(16), lone[0], lone[1] + 0.01])  # crowd centre, a duplicated photo, a copy
+    dists, _ = memorization.nearest_k(queries, train, k=50)  # (3, 50)
+    threshold = 1.0  # every query is under the absolute threshold alone
+    assert bool((dists[:, 0] < threshold).all())
+    assert memorization.copies(dists, threshold, isolation=0.5).tolist() == [False, True, True]
 
 
 def test_promotion_refuses_a_challenger_lower_only_within_the_noise(sample_reference):

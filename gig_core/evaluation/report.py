@@ -50,7 +50,10 @@ EXPLAINED = {
                       "so one image per class can score near 1 (see within_class_diversity)",
     "ms_ssim": "MS-SSIM of sample pairs asked for the same attributes; lower is more varied (compare ms_ssim_real)",
     "ms_ssim_real": "MS-SSIM of real pairs from one condition cell",
-    "memorized_share": "share of samples closer to a training image than the copy threshold",
+    "memorized_share": "share of samples that copy a training image: under the copy threshold, and much closer "
+                       "to it than to its other near neighbours",
+    "memorization_near_share": "share of samples under the copy threshold alone: copies, and samples in crowded "
+                               "regions such as near-blank frames",
     "memorized_share_real": "the same share for held-out real images (what chance gives)",
     "memorization_flag": "1 when memorized_share exceeds evaluate.memorization_max_share",
     "memorization_threshold": "feature distance under which a sample counts as a copy",
