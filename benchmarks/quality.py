@@ -75,6 +75,7 @@ SHOWN = [
     "real_acc_baseColour",
     "memorized_share",
     "memorized_share_real",
+    "memorization_near_share",
     "within_class_cells",
     "num_samples",
     "r_precision",
