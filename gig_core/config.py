@@ -297,7 +297,7 @@ FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
 # Batch 32: for the same images, twice the generator updates learn the conditions and the catalog's variety
 # faster (benchmarks/README.md, "More generator updates for the same images: batch size").
 TRAIN_PRESETS: dict[str, dict[str, Any]] = {
-    "demo": dict(resolution=32, g_channels=32, d_channels=32, z_dim=128, steps=2000, batch_size=32, sample_every=500),
+    "demo": dict(resolution=32, g_channels=32, d_channels=32, z_dim=128, steps=1700, batch_size=32, sample_every=425),
     "64": dict(resolution=64, g_channels=64, d_channels=64, z_dim=128, steps=40000, batch_size=32, sample_every=2000),
 }
 
