@@ -94,7 +94,8 @@ def test_memorization_flags_copies_of_training_images_not_held_out_ones(sample_r
 
 
 def test_a_sample_in_a_crowd_of_alike_training_images_is_not_a_copy_a_handed_back_one_is():
-    """The near-blank frames of the 40k benchmark: close to hundreds of tiny-jewellery shots alike."""
+    """A sample about as close to a crowd of near-identical training images (the catalog's many
+    near-blank jewellery shots) copies none of them; one far closer to a single image copies it."""
     gen = torch.Generator().manual_seed(0)
     crowd = 0.1 * torch.randn(200, 16, generator=gen)  # (200, 16) many near-identical training images
     lone = 5.0 + torch.randn(100, 16, generator=gen)  # (100, 16) ordinary, well-spread ones
