@@ -38,12 +38,6 @@ def nearest_k(
     return torch.cat(dists), torch.cat(index)
 
 
-def nearest(queries: torch.Tensor, pool: torch.Tensor, chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
-    """(Q, F), (P, F) -> (distance, index) of each query's nearest pool point, (Q,) each."""
-    dists, index = nearest_k(queries, pool, 1, chunk)
-    return dists[:, 0], index[:, 0]
-
-
 def copies(neighbour_dists: torch.Tensor, threshold: float, isolation: float) -> torch.Tensor:
     """(Q, k) distances to the k nearest training images, closest first -> (Q,) bool: is each query a copy?"""
     closest = neighbour_dists[:, 0]
