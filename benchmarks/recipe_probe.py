@@ -27,6 +27,8 @@ import json
 import time
 from pathlib import Path
 
+from quality import equal_images_config
+
 from gig_core.config import EvaluateConfig, PreprocessConfig, load_section
 from gig_core.data.preprocess import preprocess_catalog
 from gig_core.evaluation.evaluate import ReferenceSet
@@ -72,9 +74,8 @@ def main() -> None:
         name = f"q64_{name}" if args.at_quality else name
         overrides = {**dict(data_dir=str(data), out_dir=str(work / name), tracking_uri="", checkpoint_every=0,
                             sample_every=10**9, resume=""), **setting, **overrides}
-        if args.at_quality:  # the same images whatever the batch
-            overrides["steps"] = args.images // load_section("train", "params.yaml", overrides).batch_size
-        config = load_section("train", "params.yaml", overrides)
+        config = (equal_images_config(overrides, args.images) if args.at_quality  # the same images whatever the batch
+                  else load_section("train", "params.yaml", overrides))
         started = time.perf_counter()
         train(config, progress=False)
         seconds = time.perf_counter() - started
