@@ -3,7 +3,8 @@
 `memorized_share` counts samples whose nearest training image (in the evaluation's feature space)
 is closer than `memorization_ratio` x the median held-out-to-training distance *and* closer than
 `memorization_isolation` x the mean distance to its `memorization_neighbours` nearest training
-images (Carlini et al. 2023's calibrated distance: near one photo, not in a crowd of alike ones).
+images (Carlini et al. 2023's calibrated distance: near one photo, not in a crowd of alike ones);
+blank samples (one colour) are never copies and are only counted here.
 This writes two sheets for a trained generator, each pair = (image, its nearest training photo),
 copies first, then the images under the threshold alone, closest first within each: the
 generator's samples, and the held-out *real* photos (the catalog's own near-duplicates), so a
@@ -26,6 +27,7 @@ from torchvision.utils import save_image
 
 from gig_core.config import EvaluateConfig
 from gig_core.evaluation.evaluate import ReferenceSet
+from gig_core.evaluation.metrics.blank import blank_mask
 from gig_core.evaluation.metrics.memorization import copies, nearest_k
 from gig_core.evaluation.sources import SampleSource, load_generator_file
 
@@ -58,11 +60,13 @@ def main() -> None:
                                          ("held-out real photos", reference.images, reference.features,
                                           out.with_name(out.stem + "_real.png"))):
         dists, nn = nearest_k(features, inputs.train, config.memorization_neighbours)  # (M, k)
-        near = (dists[:, 0] < threshold).nonzero().squeeze(1)
+        blank = blank_mask(images, config.min_pixel_range)  # (M,)
+        near = ((dists[:, 0] < threshold) & ~blank).nonzero().squeeze(1)
         is_copy = copies(dists[near], threshold, config.memorization_isolation)
         shown = torch.cat([near[is_copy][dists[near[is_copy], 0].argsort()],
                            near[~is_copy][dists[near[~is_copy], 0].argsort()]])
-        print(f"{name}: {len(near)} of {len(images)} under the copy threshold {threshold:.3f}, {int(is_copy.sum())} "
+        print(f"{name}: {int(blank.sum())} of {len(images)} blank (one colour, never copies); {len(near)} others under "
+              f"the copy threshold {threshold:.3f}, {int(is_copy.sum())} "
               f"of them copies (also closer than {config.memorization_isolation}x the mean distance to their "
               f"{config.memorization_neighbours} nearest training photos); sheet {path}")
         if len(shown):

@@ -76,6 +76,7 @@ SHOWN = [
     "memorized_share",
     "memorized_share_real",
     "memorization_near_share",
+    "blank_share",
     "within_class_cells",
     "num_samples",
     "r_precision",

@@ -37,7 +37,7 @@ from gig_core.training.trainer import train
 
 SHOWN = ["fid", "recall", "precision", "coverage", "cond_acc_articleType", "real_acc_articleType",
          "cond_acc_baseColour", "real_acc_baseColour", "within_class_diversity", "within_class_diversity_worst",
-         "memorized_share", "memorization_near_share"]
+         "memorized_share", "memorization_near_share", "blank_share"]
 
 
 def main() -> None:

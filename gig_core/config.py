@@ -89,6 +89,11 @@ class IngestConfig:
     max_pixels: int = field(
         default=40_000_000, metadata=_help("refuse larger images from their header (decompression bombs)", min=1)
     )
+    min_pixel_range: int = field(
+        default=16,
+        metadata=_help("refuse blank photos: fewer levels (0-255) than this between the darkest and lightest "
+                       "pixel in every channel (the 40k catalog's faintest product photo has 42; 0 = off)", min=0),
+    )
     max_quarantine_fraction: float = field(
         default=0.05,
         metadata=_help("fail the stage when more than this share of rows is quarantined", min=0.0, max=1.0),
@@ -342,6 +347,7 @@ class EvaluateConfig:
             "within_class_diversity",
             "diversity",
             "memorization",
+            "blank",
             "text_alignment",
         ],
         metadata=_help("metrics to compute, by name (see gig_core/evaluation/metrics); text_alignment: tgan only"),
@@ -391,6 +397,12 @@ class EvaluateConfig:
     memorization_max_share: float = field(
         default=0.05,
         metadata=_help("flag the generator when more than this share of its samples are copies", min=0.0, max=1.0),
+    )
+    min_pixel_range: int = field(
+        default=16,
+        metadata=_help("a sample with fewer levels (0-255) than this between its darkest and lightest pixel in every "
+                       "channel shows nothing: counted in blank_share, never as a copy (ingest.min_pixel_range "
+                       "refuses such photos)", min=0),
     )
     cache_dir: str = field(
         default=".gig_cache", metadata=_help("cache of catalog feature extractors, keyed by catalog content")

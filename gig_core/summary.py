@@ -41,6 +41,7 @@ def print_summary(params_path: str = "params.yaml") -> None:
     mlflow.set_tracking_uri(params.register.tracking_uri)
     version = MlflowClient().get_model_version(registration.model_name, registration.version)
     rows = ", ".join(train["grid_rows"]) or "unconditional"
+    blank = f", {metrics['blank_share']:.1%} blank frames" if "blank_share" in metrics else ""
     print(f"""
 GIG demo done.
   sample grid : {TrainOutputs(params.train.out_dir).grid}  (one row per articleType: {rows})
@@ -50,7 +51,7 @@ GIG demo done.
 recall {metrics["recall"]:.3f}  (dvc metrics show)
   variety     : {_variety(metrics)}
   evaluation  : {Path(params.evaluate.out_dir) / "report.html"}  (per-class FID, conditional accuracy, \
-memorization {metrics["memorized_share"]:.1%} copies)
+memorization {metrics["memorized_share"]:.1%} copies{blank})
   model       : {version.name} version {version.version}, aliases {sorted(version.aliases)}  \
 [{registration.promotion["reason"]}]
   MLflow UI   : .venv/bin/mlflow ui --backend-store-uri {params.register.tracking_uri}   then open http://127.0.0.1:5000

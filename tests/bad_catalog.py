@@ -56,7 +56,8 @@ def build_bad_catalog(base: Path) -> tuple[Path, dict[str, str | None], Path]:
         kept = first_with.setdefault(digest, row["id"])  # the sample has a few real twin listings
         expected[row["id"]] = None if kept == row["id"] else f"duplicate photo: same image as id {kept}"
     template = dict(rows[0])
-    photo = Image.new("RGB", (60, 80), (40, 90, 200))
+    photo = Image.new("RGB", (60, 80), (255, 255, 255))
+    photo.paste((40, 90, 200), (15, 10, 45, 70))  # a product on white: a one-colour frame is refused as blank
     secret = outside / "secret.jpg"
     secret.write_bytes(_encode(photo, "JPEG"))
     jpeg = (root / rows[0]["image"]).read_bytes()
@@ -67,6 +68,10 @@ def build_bad_catalog(base: Path) -> tuple[Path, dict[str, str | None], Path]:
     exif[0x0112] = 6  # rotate 90 degrees on display
     rgba = Image.new("RGBA", (60, 80), (0, 0, 0, 0))
     rgba.paste((200, 0, 0, 255), (20, 20, 40, 60))
+    green = Image.new("RGB", (60, 80), (255, 255, 255))
+    green.paste((0, 150, 0), (15, 10, 45, 70))
+    speck = Image.new("RGB", (60, 80), (255, 255, 255))
+    speck.putpixel((30, 40), (150, 150, 150))  # a tiny earring: one pixel is enough to show something
     sixteen = Image.fromarray((np.linspace(0, 65535, 60 * 80).reshape(80, 60)).astype(np.uint16))
     files: dict[str, tuple[bytes | None, str | None]] = {
         # id: (file bytes or None for no file, expected reason prefix or None = accepted)
@@ -78,13 +83,16 @@ def build_bad_catalog(base: Path) -> tuple[Path, dict[str, str | None], Path]:
         "910006": (_encode(Image.new("RGB", (60, 80), (255, 0, 0)), "GIF", save_all=True,
                            append_images=[Image.new("RGB", (60, 80), (0, 0, 255))]), "animated image (2 frames)"),
         "910007": (_encode(Image.new("RGB", (20, 24)), "JPEG"), "image too small: 20x24"),
+        "910008": (_encode(Image.new("RGB", (60, 80), (255, 255, 255)), "JPEG"), "blank image"),  # a placeholder
+        "910009": (_encode(Image.new("RGBA", (60, 80), (0, 0, 0, 0)), "PNG"), "blank image"),  # all transparent
+        "910017": (_encode(speck, "PNG"), None),
         "910010": (_encode(photo.convert("L"), "JPEG"), None),  # grayscale
         "910011": (_encode(photo.convert("P"), "PNG"), None),  # palette
         "910012": (_encode(photo.convert("CMYK"), "JPEG"), None),  # CMYK
         "910013": (_encode(sixteen, "PNG"), None),  # 16-bit grayscale
         "910014": (_encode(rgba, "PNG"), None),  # transparent background
         "910015": (_encode(photo.rotate(90, expand=True), "JPEG", exif=exif.tobytes()), None),  # EXIF orientation
-        "910016": (_encode(Image.new("RGB", (60, 80), (0, 150, 0)), "PNG"), None),  # a PNG named .jpg
+        "910016": (_encode(green, "PNG"), None),  # a PNG named .jpg
         "910020": (jpeg, "duplicate photo: same image as id " + rows[0]["id"]),  # same bytes, other colour
         "910021": (None, "image missing"),
     }

@@ -21,7 +21,8 @@ from gig_core.data.sample import sample_catalog_path
 from gig_core.evaluation import features as features_module
 from gig_core.evaluation.bootstrap import paired_difference_interval
 from gig_core.evaluation.evaluate import ReferenceSet
-from gig_core.evaluation.metrics import memorization
+from gig_core.evaluation.inputs import EvaluationInputs
+from gig_core.evaluation.metrics import blank, memorization
 from gig_core.evaluation.metrics.fid import frechet_distance
 from gig_core.evaluation.sources import SampleSource
 from gig_core.registry.promotion import ChampionComparison, decide_promotion
@@ -108,6 +109,30 @@ def test_a_sample_in_a_crowd_of_alike_training_images_is_not_a_copy_a_handed_bac
     assert memorization.copies(dists, threshold, isolation=0.5).tolist() == [False, True, True]
 
 
+def test_a_blank_frame_is_counted_as_blank_never_as_a_copy(sample_reference):
+    """A one-colour frame has nothing to copy (ingest refuses blank photos): even where its features
+    match a training image's, it counts in blank_share, not memorized_share."""
+    gen = torch.Generator().manual_seed(0)
+    train = torch.randn(300, 16, generator=gen, dtype=torch.float64)  # (300, 16) training features
+    images = torch.randint(0, 256, (10, 3, 32, 32), dtype=torch.uint8, generator=gen)  # (10, 3, 32, 32)
+    images[:4] = 255  # white frames
+    images[4] = 120 + torch.randint(0, 10, (3, 32, 32), dtype=torch.uint8, generator=gen)  # grey, 10 levels of noise
+    inputs = EvaluationInputs(
+        config=EvaluateConfig(), real=torch.randn(50, 16, generator=gen, dtype=torch.float64), fake=train[:10].clone(),
+        real_images=images, fake_images=images, train=train, real_rows=[], fake_rows=None, classifier=None, vocab={},
+    )  # every sample's features are a training image's: all ten would be copies by features alone
+    values = memorization.compute(inputs).values
+    assert values["memorization_near_share"] == 1.0 and values["memorized_share"] == pytest.approx(0.5)
+    assert blank.compute(inputs).values["blank_share"] == pytest.approx(0.5)
+
+    handed_back = random_train_images(sample_reference, 200, 3)
+    handed_back[:20] = 255
+    scored = sample_reference.score(SampleSource("training images and white frames", images=handed_back))
+    assert scored.result.values["blank_share"] == pytest.approx(0.1)
+    assert 0.85 < scored.result.values["memorized_share"] <= 0.9
+    assert all(f >= 20 for f, _, _ in scored.result.details["closest_pairs"])  # the report shows real pairs
+
+
 def test_promotion_refuses_a_challenger_lower_only_within_the_noise(sample_reference):
     cfg = sample_reference.config
     n = len(sample_reference.images)
@@ -169,8 +194,8 @@ def test_reference_features_are_cached_per_catalog_split_and_extractor(sample_re
     again = ReferenceSet(sample_reference.config, progress=False)
     assert calls == [] and torch.equal(again.features, sample_reference.features)  # no real image re-extracted
     cached = sorted(p.name for p in (Path(sample_reference.config.cache_dir) / "reference").glob("*.pt"))
-    assert any("-heldout-catalog-s300-32px" in name for name in cached)
-    assert any("-train-catalog-s300-32px" in name for name in cached)
+    assert any("-heldout-catalog-r2-s300-32px" in name for name in cached)
+    assert any("-train-catalog-r2-s300-32px" in name for name in cached)
 
 
 def test_torchscript_extractor_by_path(sample_reference, tmp_path):

@@ -103,6 +103,15 @@ def test_rerun_is_byte_identical_and_reuses_unchanged_images(tiny_catalog, tmp_p
     assert second_summary["fetched_images"] == 1  # a missing photo is looked for again every time
 
 
+def test_changed_limits_judge_every_photo_again(bad_catalog, tmp_path):
+    root, _, _ = bad_catalog
+    ingest_catalog(manifest_config(root, tmp_path / "out"), progress=False)
+    rerun = ingest_catalog(manifest_config(root, tmp_path / "out", min_pixel_range=0), progress=False)
+    assert rerun["reused_images"] == 0  # verdicts reached under other limits are not reused
+    accepted = set(pd.read_parquet(tmp_path / "out" / "catalog.parquet")["id"])
+    assert {"910008", "910009"} <= accepted  # blank frames pass with the check off
+
+
 def test_a_changed_export_fetches_only_what_changed(tiny_catalog, tmp_path):
     import shutil
 
@@ -184,6 +193,8 @@ def test_40k_catalog_reports_exactly_the_rows_whose_image_is_missing(tmp_path):
     quarantine = pd.read_csv(out / "quarantine.csv", dtype=str)
     missing = quarantine[quarantine["reason"].str.startswith("image missing")]
     assert set(missing["id"]) == expected_missing
+    blank = quarantine[quarantine["reason"].str.startswith("blank image")]
+    assert set(blank["id"]) == {"44998"}  # a pure white frame listed as a watch; the faintest real photo is kept
     assert summary["accepted"] + summary["quarantined"] == len(styles)
     assert summary["duplicate_photo_groups"] == 542
     print(f"\n40k ingest: {summary}")

@@ -7,7 +7,8 @@ from PIL import Image
 
 from gig_core.config import AugmentConfig
 from gig_core.data.augment import augment_batch, build_augment
-from gig_core.data.preprocess import holdout_mask, load_split, load_vocab, square_resize, to_rgb
+from gig_core.data.pixels import to_rgb
+from gig_core.data.preprocess import holdout_mask, load_split, load_vocab, square_resize
 
 
 def test_square_resize_never_crops_and_fills_white():

@@ -179,7 +179,8 @@ def ingest_catalog(config: IngestConfig, progress: bool = True) -> dict:
 
     out_dir = Path(config.out_dir)
     previous = _previous_index(out_dir)
-    limits = ImageLimits(config.min_side, config.max_pixels)
+    limits = ImageLimits(config.min_side, config.max_pixels, config.min_pixel_range)
+    judged_by = json.dumps(asdict(limits), sort_keys=True)  # a verdict is reused only under the same limits
     with atomic_dir(out_dir) as tmp:
         blobs = tmp / BLOB_DIR
         blobs.mkdir()
@@ -188,7 +189,8 @@ def ingest_catalog(config: IngestConfig, progress: bool = True) -> dict:
         to_fetch: list[ImageAddress] = []
         for address in addresses:
             old = previous.get(address.uri)
-            reusable = old is not None and address.stamp is not None and old["stamp"] == address.stamp
+            reusable = (old is not None and address.stamp is not None and old["stamp"] == address.stamp
+                        and old.get("limits") == judged_by)
             if reusable and (old["reason"] or (out_dir / BLOB_DIR / old["sha256"]).is_file()):
                 check = ImageCheck(**{f.name: old[f.name] for f in fields(ImageCheck)})
                 if not check.reason:
@@ -260,8 +262,9 @@ def ingest_catalog(config: IngestConfig, progress: bool = True) -> dict:
         catalog.to_parquet(IngestOutputs(tmp).catalog, index=False)
         report.to_csv(IngestOutputs(tmp).quarantine, index=False)
         index = pd.DataFrame(
-            [{"uri": a.uri, "stamp": a.stamp, **asdict(checks[a.uri])} for a in addresses if a.stamp is not None],
-            columns=["uri", "stamp", *[f.name for f in fields(ImageCheck)]],
+            [{"uri": a.uri, "stamp": a.stamp, "limits": judged_by, **asdict(checks[a.uri])}
+             for a in addresses if a.stamp is not None],
+            columns=["uri", "stamp", "limits", *[f.name for f in fields(ImageCheck)]],
         )
         index.to_parquet(IngestOutputs(tmp).source_index, index=False)
         IngestOutputs(tmp).summary.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 from torchvision.io import ImageReadMode, decode_jpeg
 from torchvision.transforms.v2 import functional as TF
 from tqdm import tqdm
@@ -31,27 +31,12 @@ from tqdm import tqdm
 from gig_core.atomic import atomic_dir
 from gig_core.config import PreprocessConfig
 from gig_core.data.ingest import BLOB_DIR, read_catalog
+from gig_core.data.pixels import to_rgb
 from gig_core.layout import PreprocessOutputs
 from gig_core.torch_files import read_torch_file
 
 SPLITS = ("train", "heldout")
-WHITE = (255, 255, 255)
 CHUNK = 256
-SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
-
-
-def to_rgb(image: Image.Image) -> Image.Image:
-    """Upright 8-bit RGB: EXIF rotation applied, 16-bit scaled down, alpha composited on white."""
-    image = ImageOps.exif_transpose(image)
-    if image.mode in SIXTEEN_BIT_MODES or image.mode == "F":
-        values = np.asarray(image, dtype=np.float64)
-        if values.max(initial=0) > 255:
-            values = values / 257.0  # 16-bit range -> 8-bit
-        image = Image.fromarray(np.clip(values, 0, 255).round().astype(np.uint8), mode="L")
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        image = Image.alpha_composite(Image.new("RGBA", rgba.size, WHITE + (255,)), rgba)
-    return image.convert("RGB")
 
 
 def square_resize(images: list[torch.Tensor], resolution: int) -> torch.Tensor:

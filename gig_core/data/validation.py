@@ -2,7 +2,9 @@
 
 Every failure is a reason string, never an exception, so one bad photo cannot stop an
 ingest. Size limits are checked on the header, before any pixel is decoded, which is what
-keeps a decompression bomb from exhausting memory.
+keeps a decompression bomb from exhausting memory. A decoded photo whose pixels are all one
+colour (a placeholder, a failed shot: the 40k catalog has one pure white frame) is refused too:
+it shows no product, and a generator trained on it learns to hand back blank frames.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 
+from gig_core.data.pixels import pixel_range
+
 EXIF_ORIENTATION = 0x0112
 SWAPS_SIDES = {5, 6, 7, 8}  # EXIF orientations that rotate by 90 degrees
 
@@ -22,6 +26,7 @@ SWAPS_SIDES = {5, 6, 7, 8}  # EXIF orientations that rotate by 90 degrees
 class ImageLimits:
     min_side: int = 32
     max_pixels: int = 40_000_000
+    min_pixel_range: int = 16  # levels between darkest and lightest pixel; below: blank
 
 
 @dataclass(frozen=True)
@@ -70,5 +75,9 @@ def check_image_bytes(data: bytes, limits: ImageLimits) -> ImageCheck:
             width, height = height, width
         if min(width, height) < limits.min_side:
             return ImageCheck(reason=f"image too small: {width}x{height}, minimum side is {limits.min_side}")
+        spread = pixel_range(image)
+        if spread < limits.min_pixel_range:
+            return ImageCheck(reason=f"blank image: every pixel within {spread} levels of one colour, shows no "
+                                     f"product (min_pixel_range is {limits.min_pixel_range})")
     return ImageCheck(sha256=hashlib.sha256(data).hexdigest(), width=width, height=height,
                       format=fmt, mode=mode, orientation=orientation)

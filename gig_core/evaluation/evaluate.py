@@ -197,7 +197,7 @@ class ReferenceSet:
 
 
 HEADLINE = ("fid", "fid_bias_corrected", "fid_ci_low", "fid_ci_high", "kid_mean", "precision", "recall",
-            "within_class_diversity", "within_class_diversity_worst", "memorized_share", "r_precision",
+            "within_class_diversity", "within_class_diversity_worst", "memorized_share", "blank_share", "r_precision",
             "r_precision_real")
 
 

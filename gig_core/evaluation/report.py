@@ -57,6 +57,8 @@ EXPLAINED = {
     "memorized_share_real": "the same share for held-out real images (what chance gives)",
     "memorization_flag": "1 when memorized_share exceeds evaluate.memorization_max_share",
     "memorization_threshold": "feature distance under which a sample counts as a copy",
+    "blank_share": "share of samples that show nothing: one colour, within evaluate.min_pixel_range levels (never "
+                   "counted as copies)",
     "kid_std": "standard deviation of KID over random subsets",
     "num_samples": "images scored",
     "cond_acc_": "share of samples the catalog classifier sees with the requested value of",

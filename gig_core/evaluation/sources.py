@@ -11,7 +11,8 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from gig_core.config import EvaluateConfig
-from gig_core.data.preprocess import square_resize, to_rgb
+from gig_core.data.pixels import to_rgb
+from gig_core.data.preprocess import square_resize
 from gig_core.errors import GigError
 from gig_core.layout import TrainOutputs
 from gig_core.registry.loading import NotAGigModel, is_model_uri, load_generator

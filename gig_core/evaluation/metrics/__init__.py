@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from gig_core.evaluation.inputs import EvaluationInputs
 from gig_core.evaluation.metrics import (
+    blank,
     conditional_accuracy,
     diversity,
     fid,
@@ -32,6 +33,7 @@ METRICS: dict[str, Callable[[EvaluationInputs], MetricResult]] = {
     "within_class_diversity": within_class_diversity.compute,
     "diversity": diversity.compute,
     "memorization": memorization.compute,
+    "blank": blank.compute,
     "text_alignment": text_alignment.compute,
 }
 
