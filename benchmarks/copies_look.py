@@ -4,7 +4,7 @@
 is closer than `memorization_ratio` x the median held-out-to-training distance *and* closer than
 `memorization_isolation` x the mean distance to its `memorization_neighbours` nearest training
 images (Carlini et al. 2023's calibrated distance: near one photo, not in a crowd of alike ones);
-blank samples (one colour) are never copies and are only counted here.
+blank samples (one colour) are never copies; they are counted apart.
 This writes two sheets for a trained generator, each pair = (image, its nearest training photo),
 copies first, then the images under the threshold alone, closest first within each: the
 generator's samples, and the held-out *real* photos (the catalog's own near-duplicates), so a
