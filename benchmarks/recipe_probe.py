@@ -66,7 +66,8 @@ def main() -> None:
                                progress=False)
     reference = ReferenceSet(EvaluateConfig(
         data_dir=str(data), cache_dir=str(cache), out_dir=str(work / "eval"),
-        metrics=["fid", "precision_recall", "conditional_accuracy", "within_class_diversity", "memorization"]),
+        metrics=["fid", "precision_recall", "conditional_accuracy", "within_class_diversity", "memorization",
+                 "blank"]),
         progress=False)
     for recipe in args.recipes:
         overrides = json.loads(recipe)
