@@ -41,6 +41,24 @@ def test_report_is_self_contained(tiny_run):
         assert (Path(tiny_run.evaluate.out_dir) / "report" / f"{key}.png").is_file()
 
 
+def test_a_generator_that_draws_only_blank_frames_still_gets_every_figure(tiny_run, tmp_path):
+    """nearest_pairs.png is a DVC plot: written even when every sample is blank and none is set beside a photo."""
+    from dataclasses import replace
+
+    from gig_core.evaluation.evaluate import evaluate
+
+    samples = tmp_path / "blank"
+    samples.mkdir()
+    for i in range(40):
+        Image.new("RGB", (32, 32), (128, 128, 128)).save(samples / f"{i}.png")
+    out = tmp_path / "evaluate"
+    values = evaluate(replace(tiny_run.evaluate, samples=str(samples), out_dir=str(out), headline_file=""),
+                      progress=False)
+    assert values["blank_share"] == 1.0 and values["memorized_share"] == 0.0
+    assert (out / "report" / "nearest_pairs.png").is_file()
+    assert "Every sample is blank" in (out / "report.html").read_text()
+
+
 @needs_chromium
 def test_report_renders_in_headless_chromium(tiny_run, tmp_path):
     report = Path(tiny_run.evaluate.out_dir) / "report.html"

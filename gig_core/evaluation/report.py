@@ -266,6 +266,9 @@ def write_report(evaluation, reference, out_dir: str | Path) -> Path:
             + f" (copy threshold {values['memorization_threshold']:.3g})",
             nearest_pairs(inputs.fake_images, reference.train_split().images, pairs),
         )
+    elif "memorized_share" in values:  # every sample blank; the figure is a DVC plot: always written
+        figures["nearest_pairs"] = ("Every sample is blank (one colour): none to set beside a training image",
+                                    notice_image())
     if details.get("cells"):
         worst = sorted(details["cells"], key=lambda name: details["cells"][name]["diversity"])[:PER_ROW]
         figures["within_class"] = (
