@@ -18,12 +18,11 @@ import time
 
 import torch
 
-from gig_core.data.preprocess import load_split
+from gig_core.data.preprocess import TensorSplit, load_split
 from gig_core.evaluation.features import extract_features, train_catalog_extractor
 
 
-def heldout_accuracy(model, data_dir: str) -> dict[str, float]:
-    heldout = load_split(data_dir, "heldout")
+def heldout_accuracy(model, heldout: TensorSplit) -> dict[str, float]:
     features = extract_features(model, heldout.images).float()  # (N, 128)
     with torch.no_grad():
         return {a: round(float((head(features).argmax(1) == heldout.labels[a]).float().mean()), 3)
@@ -36,11 +35,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--steps", type=int, default=300, help="evaluate.extractor_steps")
     args = parser.parse_args()
+    heldout = load_split(args.data, "heldout")
     for seed in args.seeds:
         started = time.perf_counter()
         model = train_catalog_extractor(args.data, args.steps, seed=seed, progress=False)
         seconds = time.perf_counter() - started
-        print(f"seed {seed}, {args.steps} steps: held-out accuracy {heldout_accuracy(model, args.data)}, "
+        print(f"seed {seed}, {args.steps} steps: held-out accuracy {heldout_accuracy(model, heldout)}, "
               f"fitted in {seconds:.0f} s", flush=True)
 
 
