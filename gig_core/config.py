@@ -200,6 +200,14 @@ class TrainConfig:
     ema_decay: float = field(
         default=0.999, metadata=_help("decay of the generator's moving average used for sampling", min=0.0, max=1.0)
     )
+    standing_stats_batches: int = field(
+        default=100,
+        metadata=_help(
+            "batches of its own samples from which the EMA generator's batch-norm statistics are recomputed "
+            "before it is saved (BigGAN's standing statistics; 0 = keep the trained generator's)",
+            min=0,
+        ),
+    )
     diversity_weight: float = field(
         default=0.0,
         metadata=_help(

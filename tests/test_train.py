@@ -105,3 +105,44 @@ def test_auxiliary_classifier_needs_a_conditional_family(tiny_run, tmp_path):
     config = tiny_train_config(Path(tiny_run.preprocess.out_dir), tmp_path / "d", model="dcgan", class_weight=0.5)
     with pytest.raises(ValueError, match="train.class_weight needs an attribute-conditioned family"):
         train(config, progress=False)
+
+
+def _batch_norm_mismatch(bundle: GeneratorBundle, labels: dict[str, torch.Tensor]) -> float:
+    """Largest gap, over every batch norm and channel, between the statistics it normalises with and those of
+    the activations it sees when sampling: |mean - running_mean| / running_std and |log(var / running_var)|."""
+    gaps: list[float] = []
+
+    def hook(module, inputs, output):
+        x = inputs[0].float()  # (B, C, H, W)
+        mean, var = x.mean(dim=(0, 2, 3)), x.var(dim=(0, 2, 3))
+        std = (module.running_var + module.eps).sqrt()
+        gaps.append(max(((mean - module.running_mean).abs() / std).max().item(),
+                        (var / module.running_var).log().abs().max().item()))
+
+    norms = [m for m in bundle.generator.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    handles = [m.register_forward_hook(hook) for m in norms]
+    index = torch.randint(len(next(iter(labels.values()))), (512,), generator=torch.Generator().manual_seed(9))
+    bundle.sample(512, {a: t[index] for a, t in labels.items()}, seed=9, batch_size=512)
+    for handle in handles:
+        handle.remove()
+    assert len(gaps) == len(norms) > 0
+    return max(gaps)
+
+
+def test_the_saved_generator_normalises_with_statistics_of_its_own(tiny_run, tmp_path):
+    """Standing statistics: the EMA generator's batch norms are recomputed from its own samples before it is
+    saved, instead of carrying the trained generator's (another network's activations)."""
+    from gig_core.data.preprocess import load_split
+
+    data = Path(tiny_run.preprocess.out_dir)
+    labels = load_split(data, "train").labels
+    for name, batches in [("own", 200), ("copied", 0)]:
+        train(tiny_train_config(data, tmp_path / name, steps=40, sample_every=100, standing_stats_batches=batches),
+              progress=False)
+    own, copied = (GeneratorBundle.load(tmp_path / n / "generator.pt") for n in ("own", "copied"))
+    own_gap, copied_gap = _batch_norm_mismatch(own, labels), _batch_norm_mismatch(copied, labels)
+    assert own_gap < 0.15 < copied_gap, (own_gap, copied_gap)
+    state = load_checkpoint(tmp_path / "own" / "checkpoint.pt")  # the checkpoint's EMA is generator.pt
+    assert all(torch.equal(v, state["ema"][k]) for k, v in own.generator.state_dict().items())
+    weights = {k: v for k, v in own.generator.state_dict().items() if "running" not in k and "batches" not in k}
+    assert all(torch.equal(v, copied.generator.state_dict()[k]) for k, v in weights.items())  # only statistics differ

@@ -1,7 +1,8 @@
 """The one training loop every generator family goes through.
 
 Per step: the family's objective updates its models (see objectives.py), the EMA copy of
-the generator follows (samples always come from it), ADA adjusts its probability. Around
+the generator follows (samples always come from it), ADA adjusts its probability. At the end
+the EMA generator gets batch-norm statistics of its own (standing_stats.py). Around
 that: a loss row every `log_every` steps (to losses.csv, and to MLflow when configured), a
 sample grid and a mode-collapse check every `sample_every`, a resumable checkpoint every
 `checkpoint_every` and at the end, NaN/Inf guards, and a checkpoint on SIGTERM (what
@@ -51,6 +52,7 @@ from gig_core.training.collapse import CollapseGuard, ModeCollapseWarning  # noq
 from gig_core.training.diffaugment import POLICIES, AdaptiveAugment, diff_augment, parse_policy
 from gig_core.training.losses import REGULARIZERS
 from gig_core.training.objectives import OBJECTIVES, Objective
+from gig_core.training.standing_stats import recompute_batch_norm_statistics
 
 PREEMPTED_EXIT_CODE = 143  # 128 + SIGTERM, what a terminated container reports
 
@@ -362,6 +364,11 @@ class Trainer:
                 bar.update(1)
         bar.close()
         seconds = time.perf_counter() - started
+        if self.writer:  # before the last checkpoint, so that its EMA is generator.pt
+            recompute_batch_norm_statistics(
+                state.ema, self.arch.z_dim, state.batches.data.labels, config.standing_stats_batches,
+                config.batch_size, seed=config.seed + 3, progress=self.progress,
+            )
         self.checkpoint()
         return self.finish(
             images_per_second=(state.step - start_step) * config.batch_size * self.world / max(seconds, 1e-9)
