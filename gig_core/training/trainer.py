@@ -351,7 +351,7 @@ class Trainer:
                 scalars = self.train_step()
                 if state.step % config.log_every == 0 or state.step == config.steps:
                     self.log(scalars, bar)
-                if self.writer and state.step % config.sample_every == 0:
+                if self.writer and state.step % config.sample_every == 0 and state.step < config.steps:
                     self.sample(self.out / "samples" / f"step_{state.step:06d}.png")
                 if config.checkpoint_every and state.step % config.checkpoint_every == 0 and state.step < config.steps:
                     self.checkpoint()
@@ -494,7 +494,10 @@ class Trainer:
         }
         if self.writer:
             self.bundle.save(self.files.generator)
-            ratios = self.sample(self.files.grid, check=state.step % config.sample_every != 0)  # not twice
+            # The last step's grid and collapse check are of the saved generator, standing statistics included.
+            if state.step % config.sample_every == 0:
+                self.sample(self.out / "samples" / f"step_{state.step:06d}.png", check=False)
+            ratios = self.sample(self.files.grid)
             summary.update(
                 {k: round(v, 4) for k, v in CollapseGuard.summary(ratios).items()},
                 within_class_diversity_cells={k: round(v, 4) for k, v in ratios.items()},
