@@ -38,6 +38,13 @@ from gig_core.training.trainer import train
 SHOWN = ["fid", "recall", "precision", "coverage", "cond_acc_articleType", "real_acc_articleType",
          "cond_acc_baseColour", "real_acc_baseColour", "within_class_diversity", "within_class_diversity_worst",
          "memorized_share", "memorization_near_share", "blank_share"]
+PROBE_METRICS = ["fid", "precision_recall", "conditional_accuracy", "within_class_diversity", "memorization", "blank"]
+
+
+def shown(values: dict) -> dict:
+    """The SHOWN figures, rounded for a line of output; a share to 0.01%: one sample in 5,989 is 0.017%."""
+    return {k: round(values[k], 4 if k.endswith("share") else 3) if isinstance(values.get(k), float)
+            else values.get(k) for k in SHOWN}
 
 
 def main() -> None:
@@ -66,8 +73,7 @@ def main() -> None:
                                progress=False)
     reference = ReferenceSet(EvaluateConfig(
         data_dir=str(data), cache_dir=str(cache), out_dir=str(work / "eval"),
-        metrics=["fid", "precision_recall", "conditional_accuracy", "within_class_diversity", "memorization",
-                 "blank"]),
+        metrics=PROBE_METRICS),
         progress=False)
     for recipe in args.recipes:
         overrides = json.loads(recipe)
@@ -83,9 +89,8 @@ def main() -> None:
         values = reference.score(
             SampleSource(name, bundle=load_generator_file(work / name / "generator.pt"))
         ).result.values
-        shown = {k: round(values[k], 4 if k.endswith("share") else 3) if isinstance(values.get(k), float)
-                 else values.get(k) for k in SHOWN}  # a share to 0.01%: one sample in 5,989 is 0.017%
-        print(recipe, f"{config.steps} steps of {config.batch_size}, {seconds:.0f} s", json.dumps(shown), flush=True)
+        print(recipe, f"{config.steps} steps of {config.batch_size}, {seconds:.0f} s", json.dumps(shown(values)),
+              flush=True)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import json
 import time
 from pathlib import Path
 
-from recipe_probe import SHOWN
+from recipe_probe import PROBE_METRICS, shown
 
 from gig_core.config import EvaluateConfig
 from gig_core.data.preprocess import load_split
@@ -37,8 +37,7 @@ def main() -> None:
         raise SystemExit(f"standing_stats.py: no 64px preprocess output at {data}; run benchmarks/quality.py first")
     reference = ReferenceSet(EvaluateConfig(
         data_dir=str(data), cache_dir=str(cache), out_dir="/tmp/gig_standing_stats_eval",
-        metrics=["fid", "precision_recall", "conditional_accuracy", "within_class_diversity", "memorization",
-                 "blank"]),
+        metrics=PROBE_METRICS),
         progress=False)
     labels = load_split(data, "train").labels
     for path in args.generators:
@@ -50,10 +49,8 @@ def main() -> None:
                                             seed=0)
             seconds = time.perf_counter() - started
             values = reference.score(SampleSource(Path(path).parent.name, bundle=bundle)).result.values
-            shown = {k: round(values[k], 4 if k.endswith("share") else 3) if isinstance(values.get(k), float)
-                     else values.get(k) for k in SHOWN}
             statistics = f"its own, {batches} batches of {args.batch_size} ({seconds:.1f} s)" if batches else "as saved"
-            print(path, statistics, json.dumps(shown), flush=True)
+            print(path, statistics, json.dumps(shown(values)), flush=True)
 
 
 if __name__ == "__main__":
