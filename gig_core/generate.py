@@ -110,7 +110,8 @@ def generate_images_to(config: GenerateConfig, attributes: dict[str, str],
             raise ValueError(
                 f"the model does not take attribute(s) {unknown}; it is conditioned on {inputs[:-2] or 'nothing'}"
             )
-    params = {"postprocess": not config.raw, "size": config.size or display.size}
+    params = {"postprocess": not config.raw, "size": config.size or display.size,
+              "realism_filter": config.realism_filter}
     asks = [{"title": t} for t in titles] if titles else [attributes]
     response = predict(pd.DataFrame([{**a, "seed": config.seed, "count": config.n} for a in asks]), params)
     pictures = [Image.open(io.BytesIO(png)).convert("RGB") for png in response["png"]]
@@ -122,14 +123,18 @@ def generate_images_to(config: GenerateConfig, attributes: dict[str, str],
         columns = config.columns
         row_labels = [names[i].removesuffix(".png") for i in range(0, len(names), columns)]  # each row's first file
         asked = ", ".join(f"{k}={v}" for k, v in attributes.items()) or "random attributes"
+    if config.realism_filter:
+        asked += f"; the best {len(names)} of {2 * len(names)} by realism"
     with atomic_dir(out) as folder:
         for name, picture in zip(names, pictures):
             picture.save(folder / name, format="PNG")
         thumbs = [np.asarray(p.resize(_thumb_size(p.size))) for p in pictures]
         batch = torch.from_numpy(np.stack(thumbs)).permute(0, 3, 1, 2)  # (n, 3, h, w) uint8
         labelled_grid(batch, columns, row_labels, title=f"{asked}; seed {config.seed}").save(folder / GRID)
+        realism = [None if pd.isna(r) else round(float(r), 4) for r in response.get("realism", [None] * len(names))]
         manifest = {"model": config.model, "attributes": attributes, "seed": config.seed,
-                    "postprocessed": not config.raw, "images": names}
+                    "postprocessed": not config.raw, "realism_filter": config.realism_filter, "images": names,
+                    "realism": dict(zip(names, realism))}
         if titles:
             manifest["titles"] = [{"title": t, "images": names[i * config.n:(i + 1) * config.n]}
                                   for i, t in enumerate(titles)]

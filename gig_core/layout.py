@@ -50,6 +50,10 @@ class PreprocessOutputs(StageOutputs):
     def summary(self) -> Path:
         return self.root / "preprocess.json"
 
+    @property
+    def heldout_display(self) -> Path:  # the held-out photos as shown, for the real-vs-generated detector
+        return self.root / "heldout_display.pt"
+
 
 class TrainOutputs(StageOutputs):
     @property
@@ -89,6 +93,10 @@ class EvaluateOutputs(StageOutputs):
     @property
     def sample_features(self) -> Path:  # what the champion comparison is bootstrapped against
         return self.root / "sample_features.pt"
+
+    @property
+    def detector(self) -> Path:  # the C2ST real-vs-generated detector: every sample's realism score
+        return self.root / "detector.pt"
 
     @property
     def report(self) -> Path:

@@ -13,8 +13,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 from PIL import Image, ImageFilter
+from torchvision.transforms.v2 import functional as TF
 
 from gig_core.config import PostprocessConfig
+
+# Images as a shop shows them, for the real-vs-generated detector (evaluation/c2st.py) and the realism score:
+# on a white portrait canvas of the catalog's 3:4, 128 px high. That is a listing thumbnail, above the catalog's
+# own 60x80 photos and every generator resolution up to 64, so upsampling blur, smears and checkerboards are
+# there to see, and small enough for the detector to train in seconds on 2 CPU cores.
+DISPLAY_SIZE = (96, 128)  # (width, height)
 
 
 def display_shape(config: PostprocessConfig, size: int | None = None) -> tuple[int, int]:
@@ -66,3 +73,25 @@ def postprocess_image(image: torch.Tensor, config: PostprocessConfig, size: int 
 def postprocess_batch(images: torch.Tensor, config: PostprocessConfig, size: int | None = None) -> list[Image.Image]:
     """(B, 3, R, R) uint8 -> B display-ready PIL images."""
     return [postprocess_image(image, config, size) for image in images]
+
+
+def display_canvas(images: list[torch.Tensor] | torch.Tensor, size: tuple[int, int] = DISPLAY_SIZE) -> torch.Tensor:
+    """(3, h, w) uint8 images of any shape -> (N, 3, H, W) uint8 at size=(W, H): each scaled to fit, centred
+    on white. The same for real photos and for generated squares."""
+    width, height = size
+    out = torch.full((len(images), 3, height, width), 255, dtype=torch.uint8)
+    for i, image in enumerate(images):
+        h, w = image.shape[1:]
+        scale = min(width / w, height / h)
+        new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
+        fitted = TF.resize(image, [new_h, new_w], antialias=True)  # (3, new_h, new_w)
+        top, left = (height - new_h) // 2, (width - new_w) // 2
+        out[i, :, top:top + new_h, left:left + new_w] = fitted
+    return out
+
+
+def as_shown(images: torch.Tensor, config: PostprocessConfig) -> torch.Tensor:
+    """(N, 3, h, w) uint8 real photos or samples -> (N, 3, H, W) uint8 at DISPLAY_SIZE as a shop shows them:
+    post-processed (background snapped, cropped to the product, the display's aspect), on the detector's canvas."""
+    pictures = postprocess_batch(images, config, max(DISPLAY_SIZE))
+    return display_canvas([torch.from_numpy(np.array(p)).permute(2, 0, 1) for p in pictures])

@@ -20,6 +20,7 @@ from torchvision.utils import make_grid
 from gig_core.atomic import atomic_file
 from gig_core.device import module_device
 from gig_core.models import Architecture, build_generator
+from gig_core.models.detector import RealnessDetector
 from gig_core.torch_files import read_torch_file
 
 
@@ -90,6 +91,7 @@ def save_png_bytes(image: Image.Image) -> bytes:
 class GeneratorBundle:
     generator: nn.Module
     arch: Architecture
+    detector: RealnessDetector | None = None  # a registered model's realism scorer (models/detector.py), if any
 
     @classmethod
     def load(cls, path: str | Path, map_location: str = "cpu") -> "GeneratorBundle":

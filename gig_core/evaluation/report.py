@@ -24,12 +24,26 @@ PER_ROW = 8
 CELLS_SHOWN = 24  # cells whose samples and real photos the per-cell table shows inline
 
 # row -> the metric whose *_ci_low/_ci_high it shows (None: no interval; the raw FID's belongs to the corrected one)
-INTERVAL_OF = {"fid": None, "fid_bias_corrected": "fid", "kid_mean": "kid"}
+INTERVAL_OF = {"fid": None, "fid_bias_corrected": "fid", "kid_mean": "kid", "c2st_accuracy": "c2st",
+               "c2st_floor": "c2st_floor"}
 EXPLAINED = {
     "fid": "Frechet distance of feature statistics; lower is better (biased upwards at finite sample sizes)",
     "fid_bias_corrected": "FID with the bootstrap's estimate of its finite-sample bias removed; the interval is for "
     "this value",
     "kid_mean": "kernel distance (unbiased, about 0 for the same distribution); lower is better",
+    "fid_floor": "FID of as many training photos against the same held-out photos: the real photos' own figure at "
+                 "this N, what a perfect generator would score",
+    "kid_floor": "KID of as many training photos against the held-out photos (the real floor)",
+    "fid_real_n": "held-out real images FID and KID compare against",
+    "fid_generated_n": "generated images FID and KID are computed from",
+    "fid_indistinguishable": "1 when the FID interval reaches 0: at this N the samples cannot be told from real "
+                             "photos",
+    "c2st_accuracy": "test accuracy of a small CNN trained to tell held-out real photos from the samples, both as "
+                     "shown (post-processed, 96x128): 0.5 = it cannot, 1 = trivially fake (Lopez-Paz & Oquab 2017)",
+    "c2st_floor": "the same for training photos at the model's resolution: how easily the resolution alone gives "
+                  "an image away, the best a model of this size can score",
+    "c2st_tested": "test images of the detector, real and generated together",
+    "c2st_worst": "C2ST accuracy of the most detectable product type",
     "precision": "share of samples inside the real-image manifold (quality)",
     "recall": "share of real images inside the samples' manifold (variety)",
     "density": "real-image neighbourhoods each sample falls in; about 1 for real-like samples",
@@ -282,6 +296,17 @@ def write_report(evaluation, reference, out_dir: str | Path) -> Path:
             f"real photos: within-class diversity was not measured",
             notice_image(),
         )
+    if details.get("realism") is not None and inputs.fake_display is not None:
+        order = details["realism"].argsort(descending=True)
+        best, worst = order[:PER_ROW], order.flip(0)[:PER_ROW]
+        figures["realism"] = (
+            f"As a shop shows them: the {PER_ROW} samples the trained detector finds most real (top; P(real) "
+            + ", ".join(f"{details['realism'][i]:.2f}" for i in best) + f"), the {PER_ROW} it finds least real "
+            f"(middle; " + ", ".join(f"{details['realism'][i]:.2f}" for i in worst) + "), and held-out photos "
+            f"(bottom). C2ST accuracy {values['c2st_accuracy']:.3f}",
+            grid_image(torch.cat([inputs.fake_display[best], inputs.fake_display[worst],
+                                  inputs.real_display[:PER_ROW]]), PER_ROW),
+        )
     bundle = evaluation.source.bundle
     if bundle is not None and bundle.arch.titled and any(reference.titles):
         grid, shown = title_rows(bundle, reference.titles, inputs.real_images, seed=inputs.config.seed)
@@ -325,6 +350,13 @@ def write_report(evaluation, reference, out_dir: str | Path) -> Path:
     )
     attribute = html.escape(details.get("per_class_attribute", ""))
     per_class_section = f"<h2>Per-class FID ({attribute})</h2>{per_class}" if per_class else ""
+    if values.get("c2st_per_class"):
+        rows = "".join(f"<tr><td>{html.escape(c)}</td><td class=num>{a:.3f}</td></tr>" for c, a in
+                       sorted(values["c2st_per_class"].items(), key=lambda item: -item[1]))
+        per_class_section += (f"<h2>C2ST accuracy per {attribute or 'class'}</h2><p>Which product types give "
+                              f"themselves away: the detector's accuracy on each type's real and generated test "
+                              f"images (0.5: indistinguishable).</p><table id=c2st-per-class><tr><th>class</th>"
+                              f"<th>C2ST accuracy</th></tr>{rows}</table>")
     page = f"""<!doctype html>
 <html lang=en><head><meta charset=utf-8><title>GIG evaluation</title>
 <style>
@@ -337,9 +369,12 @@ img.strip {{ width: 480px; }}
 <h1>GIG evaluation</h1>
 <p>Scored: <b>{html.escape(evaluation.source.name)}</b>, {values.get("num_samples")} samples against
 {len(inputs.real)} held-out real images (catalog {html.escape(str(values.get("reference_fingerprint", ""))[:12])}),
-features: {html.escape(inputs.config.feature_extractor)}. Intervals: {inputs.config.confidence:.0%} bootstrap,
-{inputs.config.bootstrap_draws} draws, for the population value: FID's is corrected for its small-sample bias, so it
-can sit below the raw estimate; two samples of one distribution get an interval around 0.</p>
+features: {html.escape(inputs.config.feature_extractor)} (conditional accuracy, within-class diversity and
+memorization: the catalog classifier). FID and KID come with the real photos' own floor at the same N. Intervals:
+{inputs.config.confidence:.0%} bootstrap, {inputs.config.bootstrap_draws} draws, for the population value: FID's is
+corrected for its small-sample bias, so it can sit below the raw estimate, and it is cut at 0 (a squared distance):
+an interval that reaches 0 means the samples cannot be told from real photos at this N. C2ST's is a Wilson
+interval over the detector's test images.</p>
 <h2>Metrics</h2>{_metrics_table(values)}
 {cells}
 {per_class_section}

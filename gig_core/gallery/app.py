@@ -16,6 +16,7 @@ import datetime
 import hmac
 import io
 import json
+import math
 import os
 import re
 import urllib.parse
@@ -37,9 +38,11 @@ from gig_core.registry.approval import PENDING, STALE, ApprovalDecision, Approva
 from gig_core.registry.loading import ModelLoadError
 from gig_core.serving.app import read_body
 from gig_core.serving.requests import (
+    REALISM_DRAWS,
     DisplayRequest,
     RequestError,
     ServingLimits,
+    check_budget,
     generate_images,
     parse_requests,
     request_fields,
@@ -75,24 +78,38 @@ def read_approval_token(config: GalleryConfig) -> bytes | None:
     return token.encode() if token else None
 
 
+SORTS = {"drawn": "as drawn", "realism": "most real first"}
+
+
 @dataclass
 class PageRequest:
-    """What the generate page asks for: attribute values ('' = any), seed, images per model."""
+    """What the generate page asks for: attribute values ('' = any), seed, images per model, the order they are
+    shown in, and whether the realism filter keeps the best half of twice as many."""
 
     attributes: dict[str, str]
     seed: int
     count: int
+    sort: str = "drawn"
+    realism_filter: bool = False
 
     def query(self, **changes) -> str:
-        values = {**{k: v for k, v in self.attributes.items() if v}, "seed": self.seed, "count": self.count, **changes}
+        values = {**{k: v for k, v in self.attributes.items() if v}, "seed": self.seed, "count": self.count,
+                  "sort": self.sort, **({"filter": "on"} if self.realism_filter else {}), **changes}
         return urllib.parse.urlencode(values)
+
+
+@dataclass
+class ShownImage:
+    uri: str  # a PNG data URI
+    index: int  # its place in the request, what a download names
+    realism: float | None  # the model's realism detector's P(real), None without one
 
 
 @dataclass
 class ModelColumn:
     role: str  # champion | challenger
     record: VersionRecord
-    images: list[str] = field(default_factory=list)  # PNG data URIs
+    images: list[ShownImage] = field(default_factory=list)
     error: str = ""
 
 
@@ -149,21 +166,28 @@ class Gallery:
             raise GalleryError("count must be at least 1")
         seed = _whole(values.get("seed"), "seed", 0, 2**63 - 1, "seeds are 63-bit")
         attributes = {a: values.get(a, "") for a in vocab}
-        unknown = sorted(set(values) - {*vocab, "count", "seed"})
+        sort = values.get("sort") or "drawn"
+        if sort not in SORTS:
+            raise GalleryError(f"sort must be one of {sorted(SORTS)}, got {sort[:40]!r}")
+        realism_filter = values.get("filter", "") == "on"
+        unknown = sorted(set(values) - {*vocab, "count", "seed", "sort", "filter"})
         if unknown:
             raise GalleryError(f"unknown field(s) {[u[:40] for u in unknown[:5]]}; this model takes {[*vocab]}")
         asked = {a: v for a, v in attributes.items() if v}  # an empty title is each column's message, below
         parse_requests([asked], {a: v for a, v in vocab.items() if v is not None or a in asked}, ServingLimits())
-        return PageRequest(attributes, seed, count)
+        return PageRequest(attributes, seed, count, sort, realism_filter)
 
-    def make_images(self, version: str, asked: PageRequest, size: int) -> list[bytes]:
-        """PNG bytes of `asked` from `version`, post-processed; the same request always gives the same images."""
+    def make_images(self, version: str, asked: PageRequest, size: int) -> list[dict]:
+        """[{"png", "index", "realism"}] of `asked` from `version`, post-processed, in the order drawn; the same
+        request always gives the same images."""
         bundle = self.view.generator(version)
         row = {**{a: v for a, v in asked.attributes.items() if v}, "seed": asked.seed, "count": asked.count}
-        limits = ServingLimits(max_rows=1, max_images=max(self.config.max_count, self.config.max_download))
+        most = max(self.config.max_count, self.config.max_download)
+        limits = ServingLimits(max_rows=1, max_images=most * (REALISM_DRAWS if asked.realism_filter else 1))
         requests = parse_requests([row], request_fields(bundle.arch), limits)
-        images = generate_images(bundle, requests, display=DisplayRequest(True, size, self.display))
-        return [image["png"] for image in images]
+        display = DisplayRequest(True, size, self.display, asked.realism_filter)
+        check_budget(bundle, requests, display, limits)
+        return generate_images(bundle, requests, display=display)
 
     # --- pages ---------------------------------------------------------------------------------
     async def generate_page(self, request: Request) -> Response:
@@ -180,13 +204,17 @@ class Gallery:
             for role, version in roles:
                 column = ModelColumn(role, self.view.record(version))
                 try:
-                    pngs = await asyncio.to_thread(self.make_images, version, asked, self.display.size)
-                    column.images = ["data:image/png;base64," + base64.b64encode(p).decode() for p in pngs]
+                    made = await asyncio.to_thread(self.make_images, version, asked, self.display.size)
+                    column.images = [ShownImage("data:image/png;base64," + base64.b64encode(m["png"]).decode(),
+                                                m["index"], None if math.isnan(m["realism"]) else m["realism"])
+                                     for m in made]
+                    if asked.sort == "realism":
+                        column.images.sort(key=lambda image: -(image.realism if image.realism is not None else -1))
                 except RequestError as error:  # e.g. a value this older model was not trained on
                     column.error = str(error)
                 columns.append(column)
         return self.page(request, "generate.html", {
-            "vocab": vocab, "asked": asked, "columns": columns, "max_count": self.config.max_count,
+            "vocab": vocab, "asked": asked, "columns": columns, "max_count": self.config.max_count, "sorts": SORTS,
             "regenerate": "/?" + asked.query(seed=asked.seed + 1), "approvals_on": self.token is not None,
             "pending": PENDING,
         })
@@ -231,16 +259,20 @@ class Gallery:
         async with self.generating:
             for version, indexes in chosen.items():
                 vocab = request_fields(self.view.generator(version).arch)
-                asked = self.page_request({**values, "count": str(max(indexes) + 1)}, vocab)
-                pngs = await asyncio.to_thread(self.make_images, version, asked, self.display.size)
-                files.update({f"v{version}-{i:03d}.png": pngs[i] for i in sorted(indexes)})
+                # the page's own count when filtered: which images the filter keeps depends on how many it draws
+                count = values.get("count") if values.get("filter") == "on" else str(max(indexes) + 1)
+                asked = self.page_request({**values, "count": count}, vocab)
+                made = await asyncio.to_thread(self.make_images, version, asked, self.display.size)
+                by_index = {m["index"]: m["png"] for m in made}
+                files.update({f"v{version}-{i:03d}.png": by_index[i] for i in sorted(indexes) if i in by_index})
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             for name, png in files.items():
                 archive.writestr(name, png)
             archive.writestr("selection.json", json.dumps({
                 "model": self.config.model_name, "attributes": {k: v for k, v in values.items() if k != "seed"},
-                "seed": values.get("seed", "0"), "images": sorted(files), "postprocess": self.display.__dict__,
+                "seed": values.get("seed", "0"), "realism_filter": values.get("filter") == "on",
+                "images": sorted(files), "postprocess": self.display.__dict__,
             }, indent=2))
         return Response(buffer.getvalue(), media_type="application/zip",
                         headers={"Content-Disposition": 'attachment; filename="gig-selection.zip"'})

@@ -17,7 +17,8 @@ from pathlib import Path
 import yaml
 
 from gig_core.errors import GigError
-from gig_core.registry.pyfunc import ARTIFACT_KEY
+from gig_core.models.detector import RealnessDetector
+from gig_core.registry.pyfunc import ARTIFACT_KEY, DETECTOR_KEY
 from gig_core.sampling import GeneratorBundle
 from gig_core.tracking import check_registry
 
@@ -52,21 +53,25 @@ def download_model(uri: str, tracking_uri: str, folder: Path) -> Path:
         weights = weights_entry(folder)
         if weights:
             repository.download_artifacts(weights, str(folder))
+        detector = weights_entry(folder, DETECTOR_KEY)
+        if detector:
+            repository.download_artifacts(detector, str(folder))
     except MlflowException as error:
         message = " ".join(str(error).split())[:300]
         raise ModelLoadError(f"cannot load {uri} from the registry at {tracking_uri}: {message}") from None
     return folder
 
 
-def weights_entry(folder: Path) -> str | None:
-    """The path of GIG's weights file inside an MLflow model folder, as its MLmodel names it."""
+def weights_entry(folder: Path, key: str = ARTIFACT_KEY) -> str | None:
+    """The path of GIG's weights file (or, key=DETECTOR_KEY, the realism detector's) inside an MLflow model
+    folder, as its MLmodel names it."""
     mlmodel = folder / "MLmodel"
     if not mlmodel.is_file():
         raise ModelLoadError(f"{folder}: not an MLflow model folder (no MLmodel file)")
     artifacts = (
         (yaml.safe_load(mlmodel.read_text()) or {}).get("flavors", {}).get("python_function", {}).get("artifacts")
     )
-    return ((artifacts or {}).get(ARTIFACT_KEY) or {}).get("path")
+    return ((artifacts or {}).get(key) or {}).get("path")
 
 
 def generator_from_folder(folder: Path) -> GeneratorBundle:
@@ -77,7 +82,11 @@ def generator_from_folder(folder: Path) -> GeneratorBundle:
         raise NotAGigModel(
             f"{folder}: an MLflow model without a GIG generator file, so loading it would run its code"
         )
-    return GeneratorBundle.load(weights)
+    bundle = GeneratorBundle.load(weights)
+    detector = weights_entry(folder, DETECTOR_KEY)
+    if detector and (folder / detector).resolve().is_relative_to(folder.resolve()) and (folder / detector).is_file():
+        bundle.detector = RealnessDetector.load(folder / detector)
+    return bundle
 
 
 def load_generator(spec: str, tracking_uri: str) -> GeneratorBundle:

@@ -25,6 +25,23 @@ class AlignmentComparison:
 
 
 @dataclass(frozen=True)
+class DetectabilityComparison:
+    """C2ST accuracy (how well a detector trained on each model's samples tells them from real photos) of the
+    challenger and of the re-scored champion on the same photos, and the interval of the change (challenger -
+    champion; positive means the challenger is easier to spot)."""
+
+    champion: float
+    challenger: float
+    change_low: float
+    change_high: float
+
+    @property
+    def worse(self) -> bool:
+        """Easier to spot beyond the noise: the whole interval of the change is above zero."""
+        return self.change_low > 0
+
+
+@dataclass(frozen=True)
 class ChampionComparison:
     """The champion re-scored on the challenger's reference set, and the bootstrap interval of
     the FID improvement (champion FID - challenger FID; positive means the challenger is better)."""
@@ -36,6 +53,7 @@ class ChampionComparison:
     improvement_high: float
     confidence: float
     alignment: AlignmentComparison | None = None  # when both read titles
+    detectability: DetectabilityComparison | None = None  # when C2ST is measured and its veto is on
 
 
 @dataclass(frozen=True)
@@ -77,6 +95,8 @@ class PromotionDecision:
     improvement_high: float | None = None
     margin: float = 0.0
     within_class_diversity: float | None = None
+    c2st_accuracy: float | None = None
+    champion_c2st_accuracy: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -104,6 +124,9 @@ def decide_promotion(challenger_fid: float, champion: ChampionComparison | None,
     if champion is not None:
         common.update(champion_fid=champion.champion_fid, champion_version=champion.version,
                       improvement_low=champion.improvement_low, improvement_high=champion.improvement_high)
+        if champion.detectability is not None:
+            common.update(c2st_accuracy=champion.detectability.challenger,
+                          champion_c2st_accuracy=champion.detectability.champion)
     if diversity is not None and not diversity.passed:
         return PromotionDecision(False, f"within-class diversity {diversity.value:.3f} is below "
                                         f"register.min_within_class_diversity {diversity.minimum} (worst cell "
@@ -124,6 +147,15 @@ def decide_promotion(challenger_fid: float, champion: ChampionComparison | None,
             f"text alignment drops beyond the noise: R-precision {a.challenger:.3f} vs champion v{champion.version} "
             f"{a.champion:.3f} (change 95% interval [{a.change_low:.3f}, {a.change_high:.3f}]), whatever the FID "
             f"({challenger_fid:.3f} vs {champion.champion_fid:.3f})",
+            **common,
+        )
+    if champion.detectability is not None and champion.detectability.worse:
+        d = champion.detectability
+        return PromotionDecision(
+            False,
+            f"easier to tell from real photos beyond the noise: C2ST accuracy {d.challenger:.3f} vs champion "
+            f"v{champion.version} {d.champion:.3f} (change {champion.confidence:.0%} interval [{d.change_low:.3f}, "
+            f"{d.change_high:.3f}]), whatever the FID ({challenger_fid:.3f} vs {champion.champion_fid:.3f})",
             **common,
         )
     interval = (f"improvement {champion.improvement:.3f} FID, {champion.confidence:.0%} interval "

@@ -3,9 +3,11 @@
 Input: a DataFrame, one row per request, with a column per conditioning attribute
 (articleType, baseColour, ...; empty = random), or for a title model (tgan) a `title` column
 of any words, and `seed` and `count`.
-Params: `postprocess` (default true: display-ready, gig_core/postprocess.py) and `size` (the
-display image's long side; default from the model's config, the project's `postprocess` section).
-Output: a DataFrame with one row per image: `request` (input row), `index` and `png` (bytes).
+Params: `postprocess` (default true: display-ready, gig_core/postprocess.py), `size` (the
+display image's long side; default from the model's config, the project's `postprocess` section) and
+`realism_filter` (default false: draw twice as many, keep the half its realism detector rates most real).
+Output: a DataFrame with one row per image: `request` (input row), `index`, `png` (bytes) and `realism`
+(the detector's P(real), NaN for a model registered without one).
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from mlflow.models import ModelSignature
 from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
 from gig_core.config import PostprocessConfig, build
+from gig_core.models.detector import RealnessDetector
 from gig_core.sampling import GeneratorBundle
 from gig_core.serving.requests import (
     ServingLimits,
+    check_budget,
     generate_images,
     parse_display,
     parse_requests,
@@ -28,6 +32,7 @@ from gig_core.serving.requests import (
 )
 
 ARTIFACT_KEY = "generator"
+DETECTOR_KEY = "detector"  # the C2ST detector of the model's evaluation: its realism score (models/detector.py)
 EXAMPLE_TITLE = "Men Navy Blue Casual Shirt"
 CONFIG_KEY = "postprocess"  # the model_config entry holding the display settings it was registered with
 
@@ -43,6 +48,8 @@ class GeneratorPyfunc(mlflow.pyfunc.PythonModel):
 
     def load_context(self, context) -> None:
         self.bundle = GeneratorBundle.load(context.artifacts[ARTIFACT_KEY])
+        if DETECTOR_KEY in context.artifacts:
+            self.bundle.detector = RealnessDetector.load(context.artifacts[DETECTOR_KEY])
         settings = (context.model_config or {}).get(CONFIG_KEY)
         self.display = build(PostprocessConfig, settings, "model_config.postprocess") if settings else \
             PostprocessConfig()
@@ -53,16 +60,19 @@ class GeneratorPyfunc(mlflow.pyfunc.PythonModel):
         limits = ServingLimits()
         requests = parse_requests(rows, request_fields(self.bundle.arch), limits)
         display = parse_display(params, self.display, limits)
+        check_budget(self.bundle, requests, display, limits)
         images = generate_images(self.bundle, requests, display=display)
-        return pd.DataFrame(images, columns=["request", "index", "png"])
+        return pd.DataFrame(images, columns=["request", "index", "png", "realism"])
 
 
 def signature_for(bundle: GeneratorBundle, display: PostprocessConfig | None = None) -> ModelSignature:
     inputs = [ColSpec("string", a, required=False) for a in request_fields(bundle.arch)]
     inputs += [ColSpec("long", "seed", required=False), ColSpec("long", "count", required=False)]
-    outputs = [ColSpec("long", "request"), ColSpec("long", "index"), ColSpec("binary", "png")]
+    outputs = [ColSpec("long", "request"), ColSpec("long", "index"), ColSpec("binary", "png"),
+               ColSpec("double", "realism")]
     params = ParamSchema([ParamSpec("postprocess", "boolean", True),
-                          ParamSpec("size", "long", (display or PostprocessConfig()).size)])
+                          ParamSpec("size", "long", (display or PostprocessConfig()).size),
+                          ParamSpec("realism_filter", "boolean", False)])
     return ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs), params=params)
 
 

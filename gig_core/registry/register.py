@@ -28,6 +28,7 @@ from gig_core.config import PostprocessConfig, RegisterConfig, flatten
 from gig_core.data.ingest import read_catalog
 from gig_core.data.lineage import read_lineage
 from gig_core.evaluation.bootstrap import paired_difference_interval
+from gig_core.evaluation.c2st import accuracy_change_interval
 from gig_core.evaluation.evaluate import ReferenceSet, load_evaluate_config, load_sample_features
 from gig_core.evaluation.metrics.fid import frechet_distance
 from gig_core.evaluation.metrics.text_alignment import change_interval
@@ -40,12 +41,13 @@ from gig_core.registry.promotion import (
     CHAMPION,
     AlignmentComparison,
     ChampionComparison,
+    DetectabilityComparison,
     DiversityFloor,
     FirstChampionFloor,
     PromotionDecision,
     decide_promotion,
 )
-from gig_core.registry.pyfunc import ARTIFACT_KEY, input_example, model_config, signature_for
+from gig_core.registry.pyfunc import ARTIFACT_KEY, DETECTOR_KEY, input_example, model_config, signature_for
 from gig_core.registry.requirements import copy_package_code, lock_file, runtime_requirements
 from gig_core.sampling import GeneratorBundle
 from gig_core.text.matching import r_precision_hits
@@ -122,13 +124,17 @@ def scalar_metrics(metrics: dict) -> dict[str, float]:
 
 
 def compare_with_champion(version: str, generator: GeneratorBundle, reference: ReferenceSet,
-                          evaluate_dir: Path, titled: bool = False) -> ChampionComparison:
+                          evaluate_dir: Path, titled: bool = False, metrics: dict | None = None,
+                          c2st_veto: bool = True) -> ChampionComparison:
     """Re-score the champion on the challenger's reference set; paired bootstrap of the FID gap. When
-    both read titles (`titled`: the challenger does), also the paired change in R-precision."""
+    both read titles (`titled`: the challenger does), also the paired change in R-precision; when the
+    challenger's C2ST accuracy is in `metrics` and the veto is on, the champion's on the same photos."""
     eval_config = reference.config
+    metrics = metrics or {}
     aligned = titled and generator.arch.titled and "text_alignment" in eval_config.metrics
-    rescored = reference.score(SampleSource(f"champion v{version}", bundle=generator),
-                               metrics=["fid", "text_alignment"] if aligned else ["fid"])
+    detected = c2st_veto and "c2st_accuracy" in metrics
+    names = ["fid"] + (["text_alignment"] if aligned else []) + (["c2st"] if detected else [])
+    rescored = reference.score(SampleSource(f"champion v{version}", bundle=generator), metrics=names)
     challenger_features = load_sample_features(evaluate_dir)
     improvement, low, high = paired_difference_interval(
         frechet_distance, reference.features, rescored.inputs.fake, challenger_features,
@@ -138,10 +144,20 @@ def compare_with_champion(version: str, generator: GeneratorBundle, reference: R
     if aligned:
         text = reference.text_inputs()
         champion_hits = rescored.result.details["r_precision_hits"]  # (N,) on the same titles and rivals
-        challenger_hits = r_precision_hits(text.matcher, challenger_features, text.vectors, text.rivals)
+        challenger_hits = r_precision_hits(text.matcher, load_sample_features(evaluate_dir, "catalog"), text.vectors,
+                                           text.rivals)
         alignment = AlignmentComparison(float(champion_hits.mean()), float(challenger_hits.mean()),
                                         *change_interval(challenger_hits, champion_hits))
-    return ChampionComparison(str(version), champion_fid, improvement, low, high, eval_config.confidence, alignment)
+    detectability = None
+    if detected:
+        champion_values = rescored.result.values
+        detectability = DetectabilityComparison(
+            champion_values["c2st_accuracy"], metrics["c2st_accuracy"],
+            *accuracy_change_interval(metrics["c2st_accuracy"], int(metrics["c2st_tested"]),
+                                      champion_values["c2st_accuracy"], int(champion_values["c2st_tested"]),
+                                      eval_config.confidence))
+    return ChampionComparison(str(version), champion_fid, improvement, low, high, eval_config.confidence, alignment,
+                              detectability)
 
 
 def diversity_floor(metrics: dict, config: RegisterConfig, evaluate_dir: Path) -> DiversityFloor | None:
@@ -227,7 +243,8 @@ def version_tags(train_config: dict, metrics: dict, lineage: dict, catalog_hash:
         "promoted": verdict,
         "promotion_reason": decision.reason,
     }
-    for key in ("fid", "within_class_diversity", "precision", "recall", "r_precision", "r_precision_real"):
+    for key in ("fid", "fid_floor", "c2st_accuracy", "within_class_diversity", "precision", "recall", "r_precision",
+                "r_precision_real"):
         if isinstance(metrics.get(key), (int, float)):
             tags[key] = f"{metrics[key]:.4g}"
     return tags
@@ -248,9 +265,9 @@ def version_description(train_config: dict, metrics: dict, lineage: dict, catalo
 
 
 def log_generator_model(bundle: GeneratorBundle, weights: Path, model_name: str, requirements: list[str],
-                        display: PostprocessConfig):
-    """The pyfunc model: gig_core's code and the generator's weights inside, requirements from the lock,
-    the display settings as its model_config."""
+                        display: PostprocessConfig, detector: Path | None = None):
+    """The pyfunc model: gig_core's code, the generator's weights and (when evaluate trained one) its realism
+    detector inside, requirements from the lock, the display settings as its model_config."""
     with tempfile.TemporaryDirectory() as scratch, warnings.catch_warnings():
         # MLflow warns that pip requirements cannot be checked offline; the pins are the lock's.
         warnings.filterwarnings("ignore", message=".*(Failed to resolve installed pip version|infer).*")
@@ -258,7 +275,7 @@ def log_generator_model(bundle: GeneratorBundle, weights: Path, model_name: str,
             name="generator",
             python_model=str(Path(__file__).with_name("model_code.py")),
             code_paths=[str(copy_package_code(Path(scratch)))],
-            artifacts={ARTIFACT_KEY: str(weights)},
+            artifacts={ARTIFACT_KEY: str(weights), **({DETECTOR_KEY: str(detector)} if detector else {})},
             signature=signature_for(bundle, display),
             input_example=input_example(bundle),
             model_config=model_config(display),
@@ -310,7 +327,8 @@ def register(config: RegisterConfig, progress: bool = True, display: Postprocess
         if evaluate_files.report.is_file():
             mlflow.log_artifact(str(evaluate_files.report), artifact_path="evaluation")
             mlflow.log_artifacts(str(evaluate_files.figures), artifact_path=f"evaluation/{evaluate_files.figures.name}")
-        info = log_generator_model(bundle, train_files.generator, config.model_name, requirements, display)
+        detector = evaluate_files.detector if evaluate_files.detector.is_file() else None
+        info = log_generator_model(bundle, train_files.generator, config.model_name, requirements, display, detector)
         version = str(info.registered_model_version)
         client.set_registered_model_alias(config.model_name, CHALLENGER, version)
 
@@ -320,9 +338,9 @@ def register(config: RegisterConfig, progress: bool = True, display: Postprocess
                 champion = champion_bundle(client, config.model_name)
                 comparison = None
                 if champion is not None and (diversity is None or diversity.passed):  # a vetoed one needs no re-scoring
-                    reference = reference or ReferenceSet(eval_config, progress)
+                    reference = reference or ReferenceSet(eval_config, progress, display)
                     comparison = compare_with_champion(*champion, reference, Path(config.evaluate_dir),
-                                                       bundle.arch.titled)
+                                                       bundle.arch.titled, metrics, config.c2st_veto)
                 decision = decide_promotion(metrics["fid"], comparison, config.promotion_margin, diversity, first_floor)
                 if not decision.promote or current_champion(client, config.model_name) == (
                     champion[0] if champion else None
@@ -345,6 +363,10 @@ def register(config: RegisterConfig, progress: bool = True, display: Postprocess
                     "champion_fid_rescored": comparison.champion_fid,
                     "fid_improvement_low": comparison.improvement_low,
                     "fid_improvement_high": comparison.improvement_high,
+                    **({"champion_c2st_accuracy_rescored": comparison.detectability.champion,
+                        "c2st_change_low": comparison.detectability.change_low,
+                        "c2st_change_high": comparison.detectability.change_high}
+                       if comparison.detectability else {}),
                     **({"champion_r_precision_rescored": comparison.alignment.champion,
                         "r_precision_change_low": comparison.alignment.change_low,
                         "r_precision_change_high": comparison.alignment.change_high}

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import math
 import threading
 import time
 
@@ -32,6 +33,7 @@ from gig_core.serving.requests import (
     RequestCancelled,
     RequestError,
     ServingLimits,
+    check_budget,
     generate_images,
     parse_display,
     parse_requests,
@@ -105,6 +107,7 @@ class ImageService:
             rows, params = _rows(body)
             requests = parse_requests(rows, request_fields(self.bundle.arch), self.limits)
             display = parse_display(params, self.display, self.limits)
+            check_budget(self.bundle, requests, display, self.limits)
         except RequestError as error:
             return _error(error.status, str(error))
         if self.admitted > self.config.max_waiting:
@@ -150,7 +153,8 @@ class ImageService:
                 f"(serve.deadline_seconds); ask for fewer images",
                 "DEADLINE_EXCEEDED",
             )
-        predictions = [{**row, "png": base64.b64encode(row["png"]).decode("ascii")} for row in images]
+        predictions = [{**row, "png": base64.b64encode(row["png"]).decode("ascii"),
+                        "realism": None if math.isnan(row["realism"]) else row["realism"]} for row in images]
         return JSONResponse({"predictions": predictions})
 
 

@@ -13,6 +13,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import torch
+
 from gig_core.config import PostprocessConfig
 from gig_core.errors import GigError
 from gig_core.models import Architecture
@@ -20,6 +22,7 @@ from gig_core.postprocess import postprocess_image
 from gig_core.sampling import GeneratorBundle, png_bytes, save_png_bytes
 
 SHOWN_VALUES = 30  # valid values listed in an error; the rest are counted
+REALISM_DRAWS = 2  # the realism filter draws this many images per one it keeps (rejection sampling)
 SEED_LIMIT = 2**63
 MAX_TITLE_CHARS = 200  # a product title, not a document
 WORDS = re.compile(r"[A-Za-z0-9]")
@@ -46,6 +49,7 @@ class DisplayRequest:
     postprocess: bool
     size: int
     settings: PostprocessConfig = field(default_factory=PostprocessConfig)
+    realism_filter: bool = False  # draw REALISM_DRAWS x as many, keep the ones the detector rates most real
 
 
 @dataclass(frozen=True)
@@ -147,18 +151,36 @@ def parse_requests(
 def parse_display(params: Mapping | None, defaults: PostprocessConfig, limits: ServingLimits) -> DisplayRequest:
     """The request's `postprocess` (true/false) and `size` options, or a RequestError naming the limit."""
     params = dict(params or {})
-    unknown = sorted(set(params) - {"postprocess", "size"})
+    unknown = sorted(set(params) - {"postprocess", "size", "realism_filter"})
     if unknown:
-        raise RequestError(f"unknown option(s) {unknown}; the options are 'postprocess' (true/false) and 'size'")
-    postprocess = params.get("postprocess", True)
-    if _missing(postprocess):
-        postprocess = True
-    if not isinstance(postprocess, bool):
-        raise RequestError(f"postprocess must be true or false, got {postprocess!r}")
+        raise RequestError(f"unknown option(s) {unknown}; the options are 'postprocess' (true/false), 'size' and "
+                           f"'realism_filter' (true/false)")
+    flags = {}
+    for name, default in (("postprocess", True), ("realism_filter", False)):
+        value = params.get(name, default)
+        value = default if _missing(value) else value
+        if not isinstance(value, bool):
+            raise RequestError(f"{name} must be true or false, got {value!r}")
+        flags[name] = value
     size = _whole_number(params.get("size"), "size", defaults.size, 16, 2**31)
     if size > limits.max_size:
         raise RequestError(f"size {size} is over the limit of {limits.max_size} pixels (max_size)", status=413)
-    return DisplayRequest(postprocess, size, defaults)
+    return DisplayRequest(flags["postprocess"], size, defaults, flags["realism_filter"])
+
+
+def check_budget(bundle: GeneratorBundle, requests: Sequence[ImageRequest], display: DisplayRequest,
+                 limits: ServingLimits) -> None:
+    """Refuse, before any work, a realism filter on a model without a detector, and a filtered request whose
+    draws (REALISM_DRAWS per image kept) exceed max_images."""
+    if not display.realism_filter:
+        return
+    if bundle.detector is None:
+        raise RequestError("this model has no realism detector, so realism_filter cannot rank its images: register "
+                           "it with gig register after a gig evaluate that measures c2st")
+    drawn = REALISM_DRAWS * sum(r.count for r in requests)
+    if drawn > limits.max_images:
+        raise RequestError(f"the realism filter draws {REALISM_DRAWS}x the images asked for: {drawn} in all, over the "
+                           f"limit of {limits.max_images} (serve.max_images); ask for fewer", status=413)
 
 
 def generate_images(
@@ -168,7 +190,8 @@ def generate_images(
     chunk: int = 32,
     display: DisplayRequest | None = None,
 ) -> list[dict]:
-    """[{"request", "index", "png"}] for every image asked for, post-processed when `display` says so;
+    """[{"request", "index", "png", "realism"}] for every image asked for, post-processed when `display` says
+    so, with the model's realism score (display.realism_filter: the best of REALISM_DRAWS x as many draws);
     checks should_stop between chunks of images."""
 
     def encoded(image) -> bytes:  # (3, R, R) uint8 -> PNG bytes
@@ -176,16 +199,28 @@ def generate_images(
             return png_bytes(image)
         return save_png_bytes(postprocess_image(image, display.settings, display.size))
 
+    def realism(images: torch.Tensor) -> list[float]:  # (n, 3, R, R) uint8 -> P(real) each, NaN without a detector
+        if bundle.detector is None:
+            return [math.nan] * len(images)
+        return bundle.detector.score_samples(images, display.settings if display else PostprocessConfig()).tolist()
+
+    filtered = display is not None and display.realism_filter
     out = []
     for number, request in enumerate(requests):
-        labels = (
-            bundle.encode([request.attributes] * request.count, seed=request.seed) if bundle.arch.conditional else None
-        )
-        z = bundle.latents(request.count, request.seed)  # the same images as bundle.sample, seed for seed
-        for start in range(0, request.count, chunk):
+        drawn = request.count * (REALISM_DRAWS if filtered else 1)
+        labels = bundle.encode([request.attributes] * drawn, seed=request.seed) if bundle.arch.conditional else None
+        z = bundle.latents(drawn, request.seed)  # the same images as bundle.sample, seed for seed
+        images, scores = [], []
+        for start in range(0, drawn, chunk):
             if should_stop():
                 raise RequestCancelled("generation stopped")
             part = {a: t[start : start + chunk] for a, t in labels.items()} if labels else None
-            images = bundle.from_latents(z[start : start + chunk], part)  # (<= chunk, 3, R, R) uint8
-            out += [{"request": number, "index": start + i, "png": encoded(image)} for i, image in enumerate(images)]
+            batch = bundle.from_latents(z[start : start + chunk], part)  # (<= chunk, 3, R, R) uint8
+            images += list(batch)
+            scores += realism(batch)
+        keep = range(drawn)
+        if filtered:  # the best `count` by P(real), in the order they were drawn
+            keep = sorted(sorted(range(drawn), key=lambda i: -scores[i])[: request.count])
+        out += [{"request": number, "index": rank, "png": encoded(images[i]), "realism": scores[i]}
+                for rank, i in enumerate(keep)]
     return out

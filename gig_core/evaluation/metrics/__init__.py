@@ -12,6 +12,7 @@ from collections.abc import Callable
 from gig_core.evaluation.inputs import EvaluationInputs
 from gig_core.evaluation.metrics import (
     blank,
+    c2st,
     conditional_accuracy,
     diversity,
     fid,
@@ -35,6 +36,7 @@ METRICS: dict[str, Callable[[EvaluationInputs], MetricResult]] = {
     "memorization": memorization.compute,
     "blank": blank.compute,
     "text_alignment": text_alignment.compute,
+    "c2st": c2st.compute,
 }
 
 

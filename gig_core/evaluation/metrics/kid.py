@@ -66,8 +66,15 @@ def kid_interval(
 
 
 def compute(inputs: EvaluationInputs) -> MetricResult:
+    """KID, its interval cut at 0 (a squared distance; the unbiased estimate dips below 0 by chance when the
+    two sides cannot be told apart), and the real photos' own floor (held-out against training photos)."""
     cfg = inputs.config
     with single_thread():
         mean, std = kid_subsets(inputs.real, inputs.fake, cfg.kid_subset_size, cfg.seed)
         lo, hi = kid_interval(inputs.real, inputs.fake, cfg.bootstrap_draws, cfg.confidence, cfg.seed)
-    return MetricResult({"kid_mean": mean, "kid_std": std, "kid_ci_low": lo, "kid_ci_high": hi})
+        floor = kid_subsets(inputs.real, inputs.floor, cfg.kid_subset_size, cfg.seed)[0] if inputs.floor is not None \
+            else None
+    values = {"kid_mean": mean, "kid_std": std, "kid_ci_low": max(0.0, lo), "kid_ci_high": max(0.0, hi)}
+    if floor is not None:
+        values["kid_floor"] = floor
+    return MetricResult(values)

@@ -50,8 +50,9 @@ def copies(neighbour_dists: torch.Tensor, threshold: float, isolation: float) ->
 
 def compute(inputs: EvaluationInputs) -> MetricResult:
     cfg = inputs.config
-    fake_d, fake_nn = nearest_k(inputs.fake, inputs.train, cfg.memorization_neighbours)  # (M, k)
-    real_d, _ = nearest_k(inputs.real, inputs.train, cfg.memorization_neighbours)  # (N, k)
+    # in the catalog classifier's space: it has features of every training photo (inputs.train)
+    fake_d, fake_nn = nearest_k(inputs.catalog_fake, inputs.train, cfg.memorization_neighbours)  # (M, k)
+    real_d, _ = nearest_k(inputs.catalog_real, inputs.train, cfg.memorization_neighbours)  # (N, k)
     threshold = cfg.memorization_ratio * float(real_d[:, 0].median())
     shows_something = ~blank_mask(inputs.fake_images, cfg.min_pixel_range)  # (M,)
     fake_copies = copies(fake_d, threshold, cfg.memorization_isolation) & shows_something  # (M,)

@@ -76,8 +76,8 @@ def compute(inputs: EvaluationInputs) -> MetricResult:
             values[f"title_acc_{attribute}"] = float((fake == wanted).float().mean())
             values[f"title_acc_real_{attribute}"] = float((real == wanted).float().mean())
             values[f"title_named_{attribute}"] = len(rows)
-    hits = r_precision_hits(text.matcher, inputs.fake, text.vectors, text.rivals)  # (N,)
-    real_hits = r_precision_hits(text.matcher, inputs.real, text.vectors, text.rivals)
+    hits = r_precision_hits(text.matcher, inputs.catalog_fake, text.vectors, text.rivals)  # (N,)
+    real_hits = r_precision_hits(text.matcher, inputs.catalog_real, text.vectors, text.rivals)
     values["r_precision"], values["r_precision_ci_low"], values["r_precision_ci_high"] = share_interval(hits)
     values["r_precision_real"] = share_interval(real_hits)[0]
     values["r_precision_candidates"] = text.rivals.shape[1] + 1  # 100, or fewer in a small held-out split
