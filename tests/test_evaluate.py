@@ -7,7 +7,7 @@ import torch
 from gig_core.config import EvaluateConfig
 from gig_core.data.preprocess import load_split
 from gig_core.evaluation.evaluate import ReferenceSet, load_evaluate_config
-from gig_core.evaluation.features import FeatureExtractorError, build_extractor
+from gig_core.evaluation.features import build_extractor
 from gig_core.evaluation.sources import SampleSource
 
 
@@ -29,10 +29,13 @@ def test_extractor_is_cached_per_catalog(tiny_run):
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
 
 
-def test_inception_needs_a_local_weights_file(tiny_run, tmp_path):
+def test_inception_weights_elsewhere_must_exist_and_are_never_downloaded(tiny_run, tmp_path):
+    from gig_core.evaluation.inception import InceptionWeightsError
+
     config = EvaluateConfig(data_dir=tiny_run.preprocess.out_dir, feature_extractor="inception",
-                            inception_weights=str(tmp_path / "missing.pth"))
-    with pytest.raises(FeatureExtractorError, match="no file at .*missing.pth. GIG never downloads weights"):
+                            inception_weights=str(tmp_path / "missing.pt"))
+    with pytest.raises(InceptionWeightsError, match="no FID InceptionV3 TorchScript file at .*missing.pt: .*GIG never "
+                                                    "downloads weights"):
         build_extractor(config)
 
 

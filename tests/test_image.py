@@ -107,6 +107,7 @@ def test_pipeline_in_the_image_writes_what_the_subprocess_runner_writes(docker_h
                            threads=1)
     params["evaluate"]["min_cell_images"] = 4
     params["register"]["min_within_class_diversity"] = 0.0
+    params["register"]["min_first_champion_precision"] = 0.0
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     # compiled as a user compiles for their registry: GIG_IMAGE names every component's image
     compiled = root / "pipeline.yaml"

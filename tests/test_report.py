@@ -36,7 +36,7 @@ def test_report_is_self_contained(tiny_run):
     cells = json.loads((Path(tiny_run.evaluate.out_dir) / "metrics.json").read_text())["within_class_cells"]
     assert cells >= 3 and "<table id=cells>" in page
     # samples, real, nearest pairs, within-class rows, raw vs post-processed, interpolations; and each cell's strip
-    assert page.count("data:image/png;base64,") == 6 + min(cells, 24)
+    assert page.count("data:image/png;base64,") == 7 + min(cells, 24)  # 7 figures (realism included)
     for key in ("samples", "real", "nearest_pairs", "interpolations", "within_class", "postprocess"):
         assert (Path(tiny_run.evaluate.out_dir) / "report" / f"{key}.png").is_file()
 

@@ -51,8 +51,10 @@ def copies(neighbour_dists: torch.Tensor, threshold: float, isolation: float) ->
 def compute(inputs: EvaluationInputs) -> MetricResult:
     cfg = inputs.config
     # in the catalog classifier's space: it has features of every training photo (inputs.train)
-    fake_d, fake_nn = nearest_k(inputs.catalog_fake, inputs.train, cfg.memorization_neighbours)  # (M, k)
-    real_d, _ = nearest_k(inputs.catalog_real, inputs.train, cfg.memorization_neighbours)  # (N, k)
+    fake = inputs.catalog_fake if inputs.catalog_fake is not None else inputs.fake  # one space: the catalog's
+    real = inputs.catalog_real if inputs.catalog_real is not None else inputs.real
+    fake_d, fake_nn = nearest_k(fake, inputs.train, cfg.memorization_neighbours)  # (M, k)
+    real_d, _ = nearest_k(real, inputs.train, cfg.memorization_neighbours)  # (N, k)
     threshold = cfg.memorization_ratio * float(real_d[:, 0].median())
     shows_something = ~blank_mask(inputs.fake_images, cfg.min_pixel_range)  # (M,)
     fake_copies = copies(fake_d, threshold, cfg.memorization_isolation) & shows_something  # (M,)
