@@ -65,7 +65,7 @@ def test_report_renders_in_headless_chromium(tiny_run, tmp_path):
     dom = chromium("--dump-dom", report.as_uri(), profile=tmp_path / "profile")
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert "<table id=\"metrics\">" in dom.stdout and ">fid<" in dom.stdout and ">precision<" in dom.stdout
-    assert dom.stdout.count("<figure") == 6 and "Within-class diversity per condition cell" in dom.stdout
+    assert dom.stdout.count("<figure") == 7 and "Within-class diversity per condition cell" in dom.stdout
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / "evaluation_report.png"

@@ -55,6 +55,7 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
+PAGE_OPTIONS = ("seed", "count", "filter", "sort")  # form fields that are not attributes
 PICK = re.compile(r"^(\d{1,9}):(\d{1,4})$")  # VERSION:INDEX of one shown image
 
 
@@ -270,7 +271,8 @@ class Gallery:
             for name, png in files.items():
                 archive.writestr(name, png)
             archive.writestr("selection.json", json.dumps({
-                "model": self.config.model_name, "attributes": {k: v for k, v in values.items() if k != "seed"},
+                "model": self.config.model_name,
+                "attributes": {k: v for k, v in values.items() if k not in PAGE_OPTIONS},
                 "seed": values.get("seed", "0"), "realism_filter": values.get("filter") == "on",
                 "images": sorted(files), "postprocess": self.display.__dict__,
             }, indent=2))
