@@ -25,7 +25,7 @@ from gig_core.layout import TrainOutputs
 from gig_core.registry.loading import NotAGigModel, is_model_uri, load_generator
 from gig_core.registry.pyfunc import GeneratorPyfunc
 from gig_core.sampling import GeneratorBundle, labelled_grid, shorten_label
-from gig_core.serving.requests import request_fields
+from gig_core.serving.requests import REALISM_DRAWS, request_fields
 
 GRID, MANIFEST = "grid.png", "manifest.json"
 GRID_THUMB = 160  # long side of an image in grid.png, pixels
@@ -124,7 +124,7 @@ def generate_images_to(config: GenerateConfig, attributes: dict[str, str],
         row_labels = [names[i].removesuffix(".png") for i in range(0, len(names), columns)]  # each row's first file
         asked = ", ".join(f"{k}={v}" for k, v in attributes.items()) or "random attributes"
     if config.realism_filter:
-        asked += f"; the best {len(names)} of {2 * len(names)} by realism"
+        asked += f"; the best {len(names)} of {REALISM_DRAWS * len(names)} by realism"
     with atomic_dir(out) as folder:
         for name, picture in zip(names, pictures):
             picture.save(folder / name, format="PNG")

@@ -14,7 +14,7 @@ of an image is the realism score that generate, serve and the gallery rank sampl
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -80,7 +80,6 @@ class TwoSampleTest:
     fake_test: torch.Tensor  # indices into the generated images
     fake_scores: torch.Tensor  # (M,) P(real) of every sample (out of sample for fake_test)
     detector: RealnessDetector
-    per_class: dict[str, float] = field(default_factory=dict)
 
 
 def two_sample_test(real: torch.Tensor, fake: torch.Tensor, epochs: int, confidence: float, seed: int = 0,

