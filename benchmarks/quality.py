@@ -61,6 +61,7 @@ PADDED_TRANSFORM = transforms.Compose([
 ])
 SHOWN = [
     "fid",
+    "fid_bias_corrected",
     "fid_ci_low",
     "fid_ci_high",
     "fid_floor",

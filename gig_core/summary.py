@@ -54,10 +54,11 @@ def c2st_line(metrics: dict, confidence: float) -> str:
     worst = (f"; easiest to spot: {metrics['c2st_worst_class']} {metrics['c2st_worst']:.2f}"
              if "c2st_worst_class" in metrics else "")
     floor = (f"\n                  real photos at the model's resolution score {metrics['c2st_floor']:.3f} "
-             f"[{metrics['c2st_floor_ci_low']:.3f}, {metrics['c2st_floor_ci_high']:.3f}]: the best a model of this "
-             f"size can do" if "c2st_floor" in metrics else "")
+             f"[{metrics['c2st_floor_ci_low']:.3f}, {metrics['c2st_floor_ci_high']:.3f}]: about the best a model of "
+             f"this size can do" if "c2st_floor" in metrics else "")
+    indistinguishable = metrics.get("c2st_indistinguishable", float(metrics["c2st_ci_low"] <= 0.5))
     reading = (": a detector trained here cannot tell them from real photos at this N (with few images, that may "
-               "only mean too few to tell)" if metrics["c2st_ci_low"] <= 0.5 else
+               "only mean too few to tell)" if indistinguishable else
                " (0.5: a trained detector cannot tell them from real photos; 1: trivially fake)")
     return (f"C2ST accuracy {metrics['c2st_accuracy']:.3f}, {confidence:.0%} interval [{metrics['c2st_ci_low']:.3f}, "
             f"{metrics['c2st_ci_high']:.3f}] on {metrics['c2st_tested']} test images{reading}{worst}{floor}")

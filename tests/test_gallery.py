@@ -254,6 +254,7 @@ def test_the_gallery_shows_each_images_realism_and_sorts_and_filters_by_it(galle
     scores = [float(s) for s in re.findall(r"realism (\d\.\d\d)</span>", page)]
     assert len(scores) >= 4 and scores[:4] == sorted(scores[:4], reverse=True)
     assert "C2ST accuracy</th><td>n/a" not in page  # each version's detector figure, from its run
+    assert "real photos' own floor" in page and "real photos at the model's resolution" in page  # both floors
     status, page = _request(url + "/?count=4&seed=3&filter=on")
     assert status == 200 and "the best 4 of 8 by realism" in page
     status, text = _request(url + "/?sort=best")

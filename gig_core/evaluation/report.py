@@ -33,13 +33,15 @@ EXPLAINED = {
     "kid_mean": "kernel distance (unbiased, about 0 for the same distribution); lower is better",
     "fid_floor": "FID of as many training photos against the same held-out photos: the real photos' own figure at "
                  "this N, what a perfect generator would score",
-    "kid_floor": "KID of as many training photos against the held-out photos (the real floor)",
+    "kid_floor": "KID of as many training photos against the held-out photos (the real floor), cut at 0",
     "fid_real_n": "held-out real images FID and KID compare against",
     "fid_generated_n": "generated images FID and KID are computed from",
     "fid_indistinguishable": "1 when the FID interval reaches 0: at this N the samples cannot be told from real "
                              "photos",
     "c2st_accuracy": "test accuracy of a small CNN trained to tell held-out real photos from the samples, both as "
                      "shown (post-processed, 96x128): 0.5 = it cannot, 1 = trivially fake (Lopez-Paz & Oquab 2017)",
+    "c2st_indistinguishable": "1 when the C2ST interval holds 0.5: at this N the detector cannot tell the samples "
+                              "from real photos (with few images, that may only mean too few to tell)",
     "c2st_floor": "the same for training photos at the model's resolution: how easily the resolution alone gives "
                   "an image away, the best a model of this size can score",
     "c2st_tested": "test images of the detector, real and generated together",

@@ -18,9 +18,9 @@ from gig_core.sampling import GeneratorBundle
 from gig_core.tracking import check_registry
 
 # fid_ci_low/high are the interval of fid_bias_corrected (the raw FID is biased upwards)
-METRICS = ("fid", "fid_bias_corrected", "fid_ci_low", "fid_ci_high", "fid_floor", "c2st_accuracy", "c2st_ci_low",
-           "c2st_ci_high", "c2st_tested", "within_class_diversity", "precision", "recall", "r_precision",
-           "r_precision_real")
+METRICS = ("fid", "fid_bias_corrected", "fid_ci_low", "fid_ci_high", "fid_floor", "fid_real_n", "c2st_accuracy",
+           "c2st_ci_low", "c2st_ci_high", "c2st_tested", "c2st_indistinguishable", "c2st_floor",
+           "within_class_diversity", "precision", "recall", "r_precision", "r_precision_real")
 REPORT_ARTIFACT = "evaluation/report.html"
 CACHED_GENERATORS = 4
 

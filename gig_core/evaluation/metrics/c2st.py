@@ -1,7 +1,8 @@
 """C2ST accuracy (evaluation/c2st.py): how well a detector trained here tells the samples from held-out real
 photos, at display size. Per articleType too (the class attribute), so a user sees which product types give
 themselves away: a class's figure is the accuracy over its real and generated test images, for classes
-with at least min_class_samples of them."""
+with at least min_class_samples of them. `c2st_indistinguishable` is 1 when the interval holds 0.5: the
+detector cannot tell the samples from real photos at this N, which with few images may only mean too few."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ def compute(inputs: EvaluationInputs) -> MetricResult:
     test = two_sample_test(inputs.real_display, inputs.fake_display, cfg.detector_epochs, cfg.confidence, cfg.seed,
                            progress=inputs.progress)
     values = {"c2st_accuracy": test.accuracy, "c2st_ci_low": test.low, "c2st_ci_high": test.high,
-              "c2st_tested": test.tested}
+              "c2st_tested": test.tested, "c2st_indistinguishable": float(test.low <= 0.5)}
     attribute = inputs.class_attribute
     if attribute is not None:
         hits: dict[str, list[int]] = {}

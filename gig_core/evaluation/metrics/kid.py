@@ -74,5 +74,6 @@ def compute(inputs: EvaluationInputs) -> MetricResult:
         lo, hi = kid_interval(inputs.real, inputs.fake, cfg.bootstrap_draws, cfg.confidence, cfg.seed)
         values = {"kid_mean": mean, "kid_std": std, "kid_ci_low": max(0.0, lo), "kid_ci_high": max(0.0, hi)}
         if inputs.floor is not None:
-            values["kid_floor"] = kid_subsets(inputs.real, inputs.floor, cfg.kid_subset_size, cfg.seed)[0]
+            # the unbiased estimate dips below 0 for two samples of one distribution; a floor is read as a distance
+            values["kid_floor"] = max(0.0, kid_subsets(inputs.real, inputs.floor, cfg.kid_subset_size, cfg.seed)[0])
     return MetricResult(values)
