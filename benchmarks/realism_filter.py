@@ -29,9 +29,9 @@ from gig_core.models.detector import RealnessDetector
 from gig_core.postprocess import as_shown
 from gig_core.sampling import GeneratorBundle, grid_image, save_png
 
-SHOWN = ["fid", "fid_ci_low", "fid_ci_high", "fid_floor", "kid_mean", "c2st_accuracy", "c2st_ci_low", "c2st_ci_high",
-         "c2st_floor", "within_class_diversity", "within_class_diversity_worst", "precision", "recall",
-         "cond_acc_articleType", "cond_acc_baseColour"]
+SHOWN = ["fid", "fid_bias_corrected", "fid_ci_low", "fid_ci_high", "fid_floor", "kid_mean", "kid_ci_low", "kid_ci_high",
+         "c2st_accuracy", "c2st_ci_low", "c2st_ci_high", "c2st_floor", "within_class_diversity",
+         "within_class_diversity_worst", "precision", "recall", "cond_acc_articleType", "cond_acc_baseColour"]
 
 
 class BestOfTwo(GeneratorBundle):

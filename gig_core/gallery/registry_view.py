@@ -72,6 +72,8 @@ class RegistryView:
         for key in METRICS:  # the evaluation's figures as register tagged them win over the run's latest value
             if key in tags:
                 metrics[key] = float(tags[key])
+        if "c2st_ci_low" in metrics:  # versions evaluated before the flag was recorded: metrics/c2st.py's rule
+            metrics.setdefault("c2st_indistinguishable", float(metrics["c2st_ci_low"] <= 0.5))
         return VersionRecord(
             version=str(found.version), created_ms=int(found.creation_timestamp or 0), aliases=sorted(found.aliases),
             run_id=found.run_id or "", metrics=metrics, promoted=tags.get("promoted", ""),
