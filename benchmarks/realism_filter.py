@@ -1,56 +1,135 @@
 """What the realism filter does (issue #28, item 4): a generator scored with and without "draw 2x, keep the best
-half", on the same reference set, by Inception FID, C2ST and within-class diversity.
+half", on the same reference set, by Inception FID, C2ST and within-class diversity, for each way of scoring an
+image's realism.
 
-The filter is the one `gig generate --realism-filter`, `gig serve` and the gallery apply: each image asked for
-is drawn twice and the one the model's realism detector (its evaluation's C2ST detector, evaluate's
-detector.pt) rates more real is kept, so the attribute mix and every condition cell stay as asked. The C2ST
-figure of the filtered samples comes from a fresh detector, trained and tested as evaluate does. Writes a grid
-of kept (top) and dropped (bottom) samples, as shown.
+Each image asked for is drawn twice (once more: four times) and the draw the scorer rates most real is kept, so the
+attribute mix and every condition cell stay as asked (rejection sampling as in Discriminator Rejection Sampling,
+Azadi et al. 2019). The C2ST figure of the filtered samples comes from a fresh detector, trained and tested as
+evaluate does. Scorers:
+  - evaluate's detector: the one `gig generate --realism-filter`, `gig serve` and the gallery apply (evaluate's
+    detector.pt, trained on half of the held-out photos, as shown, against half of the samples). With
+    `--detector ""`, the one the unfiltered scoring just trained, which is what `gig evaluate` would save;
+  - a detector at the model's resolution: the same network, trained on training photos brought down to the
+    model's resolution (then shown as the samples are) against fresh samples, so that resolution alone cannot
+    give a sample away and only the generator's own defects separate the two draws;
+  - the Inception realism score (Kynkaanniemi et al. 2019): how deep a draw lies inside the k-nearest-neighbour
+    balls of training photos in the FID network's features (costs an Inception pass per draw);
+  - both of the first and the fourth together (their standardised logits summed);
+  - the discriminator: the GAN's own critic from the training checkpoint, given each draw's labels (with
+    `--checkpoint`).
+Each filtered row also has its FID gain over the unfiltered draws, paired on the same real photos (fid_gain, > 0:
+better), and the interval of its change in C2ST accuracy. Writes, per scorer, a grid of kept (top) and dropped
+(bottom: the least real draw) samples as shown, and every figure to results.json.
 
     .venv/bin/python benchmarks/realism_filter.py --data outputs/preprocess --generator outputs/train/generator.pt \
-        --detector outputs/evaluate/detector.pt [--out benchmarks/realism]
-
-With `--detector ""` the filter uses the detector that the unfiltered scoring just trained, which is the one
-`gig evaluate` would have saved for this model on this reference set.
+        --detector outputs/evaluate/detector.pt [--checkpoint outputs/train/checkpoint.pt] [--out benchmarks/realism]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 from gig_core.config import EvaluateConfig, PostprocessConfig
+from gig_core.evaluation.bootstrap import paired_difference_interval
+from gig_core.evaluation.c2st import accuracy_change_interval, fit_detector
 from gig_core.evaluation.evaluate import ReferenceSet
+from gig_core.evaluation.features import extract_features
+from gig_core.evaluation.metrics.fid import frechet_distance
+from gig_core.evaluation.metrics.precision_recall import knn_radii
 from gig_core.evaluation.sources import SampleSource, load_generator_file
 from gig_core.models.detector import RealnessDetector
 from gig_core.postprocess import as_shown
-from gig_core.sampling import GeneratorBundle, grid_image, save_png
+from gig_core.sampling import GeneratorBundle, grid_image, save_png, to_float
+from gig_core.training.checkpoint import load_parts
 
 SHOWN = ["fid", "fid_bias_corrected", "fid_ci_low", "fid_ci_high", "fid_floor", "kid_mean", "kid_ci_low", "kid_ci_high",
          "c2st_accuracy", "c2st_ci_low", "c2st_ci_high", "c2st_floor", "within_class_diversity",
          "within_class_diversity_worst", "precision", "recall", "cond_acc_articleType", "cond_acc_baseColour"]
 
+Scorer = Callable[[torch.Tensor, dict | None], torch.Tensor]  # (N, 3, R, R) uint8, labels -> (N,) higher: more real
 
-class BestOfTwo(GeneratorBundle):
-    """A generator whose every sample is the more real of two draws, by the detector."""
 
-    def __init__(self, bundle: GeneratorBundle, detector: RealnessDetector, display: PostprocessConfig):
-        super().__init__(bundle.generator, bundle.arch, detector)
-        self.display = display
-        self.dropped: list[torch.Tensor] = []
+class BestOf(GeneratorBundle):
+    """A generator whose every sample is the most real of `draws` draws with the same labels, by `scorer`."""
+
+    def __init__(self, bundle: GeneratorBundle, scorer: Scorer, draws: int = 2):
+        super().__init__(bundle.generator, bundle.arch)
+        self.scorer, self.draws = scorer, draws
+        self.dropped: list[torch.Tensor] = []  # the least real draw of each image, for the grid
 
     @torch.no_grad()
     def sample(self, n, labels=None, seed=0, batch_size=256):
-        twice = {a: t.repeat(2) for a, t in (labels or {}).items()} or None  # draw k and draw k + n: same labels
-        images = super().sample(2 * n, twice, seed, batch_size)  # (2n, 3, R, R)
-        scores = self.detector.score_samples(images, self.display).view(2, n)
-        first_wins = scores[0] >= scores[1]  # (n,)
-        pairs = images.view(2, n, *images.shape[1:])
-        self.dropped.append(torch.where(first_wins[:, None, None, None], pairs[1], pairs[0]))
-        return torch.where(first_wins[:, None, None, None], pairs[0], pairs[1])
+        k = self.draws
+        repeated = {a: t.repeat(k) for a, t in (labels or {}).items()} or None  # draws i, i + n, ...: same labels
+        images = super().sample(k * n, repeated, seed, batch_size)  # (k * n, 3, R, R)
+        scores = self.scorer(images, repeated).view(k, n)
+        draws = images.view(k, n, *images.shape[1:])  # (k, n, 3, R, R)
+        columns = torch.arange(n)
+        self.dropped.append(draws[scores.argmin(0), columns])
+        return draws[scores.argmax(0), columns]  # (n, 3, R, R)
+
+
+def detector_scorer(detector: RealnessDetector, display: PostprocessConfig) -> Scorer:
+    return lambda images, labels: detector.score_samples(images, display)
+
+
+def model_resolution_scorer(reference: ReferenceSet, bundle: GeneratorBundle, display: PostprocessConfig,
+                            epochs: int) -> Scorer:
+    """A detector of training photos at the model's resolution against fresh samples (seeds no scoring uses)."""
+    real = as_shown(reference.floor_images(), display)  # (N, 3, H, W) uint8 at DISPLAY_SIZE
+    fakes = bundle.sample(len(real), bundle.encode(reference.rows, unknown="random"), seed=10_007)
+    detector = fit_detector(real, as_shown(fakes, display), epochs, seed=7, progress=True)
+    return detector_scorer(detector, display)
+
+
+def inception_realism_scorer(reference: ReferenceSet, k: int) -> Scorer:
+    """Kynkaanniemi et al. 2019's realism score in Inception space: max over real photos r of
+    radius_k(r) / |f - r|, with the half of the photos with the largest radii left out as outliers. Real photos
+    are the training floor photos, never the held-out ones the scoring compares with."""
+    real = reference.floor_features().float()  # (N, 2048)
+    radii = knn_radii(real, k)  # (N,)
+    kept = radii <= radii.median()
+    real, radii = real[kept], radii[kept]
+
+    def score(images: torch.Tensor, labels: dict | None) -> torch.Tensor:
+        features = extract_features(reference.extractor, images, desc="realism-score draws").float()  # (M, 2048)
+        return (radii[None, :] / torch.cdist(features, real).clamp_min(1e-8)).amax(dim=1)  # (M,)
+
+    return score
+
+
+def combined_scorer(detector: RealnessDetector, display: PostprocessConfig, inception: Scorer) -> Scorer:
+    """Both at once: the detector's logit and the log realism score, each standardised over the draws scored
+    together, summed; a draw must look right in pixels and lie near the photos in Inception space."""
+
+    def standard(x: torch.Tensor) -> torch.Tensor:
+        return (x - x.mean()) / x.std().clamp_min(1e-8)
+
+    def score(images: torch.Tensor, labels: dict | None) -> torch.Tensor:
+        shown = as_shown(images, display)  # (N, 3, H, W) uint8
+        with torch.no_grad():  # raw logits: P(real) saturates at 0 for most samples today
+            logits = torch.cat([detector.eval()(shown[i:i + 256]).float().view(-1) for i in range(0, len(shown), 256)])
+        return standard(logits) + standard(inception(images, labels).log())
+
+    return score
+
+
+def discriminator_scorer(checkpoint: Path) -> Scorer:
+    critic = load_parts(checkpoint)["discriminator"].eval()
+
+    @torch.no_grad()
+    def score(images: torch.Tensor, labels: dict | None) -> torch.Tensor:
+        chunks = [critic(to_float(images[i:i + 256]), {a: t[i:i + 256] for a, t in (labels or {}).items()}).float()
+                  for i in range(0, len(images), 256)]
+        return torch.cat(chunks).view(-1)  # (N,) logits
+
+    return score
 
 
 def main() -> None:
@@ -58,9 +137,13 @@ def main() -> None:
     parser.add_argument("--data", default="outputs/preprocess")
     parser.add_argument("--generator", default="outputs/train/generator.pt")
     parser.add_argument("--detector", default="outputs/evaluate/detector.pt")
+    parser.add_argument("--checkpoint", default="", help="the training checkpoint, for the discriminator's scores")
     parser.add_argument("--cache", default=".gig_cache")
     parser.add_argument("--max-images", type=int, default=2000)
     parser.add_argument("--out", default="benchmarks/realism")
+    parser.add_argument("--scorers", nargs="*", default=None, help="the attempts to run (default: all); "
+                        "evaluate_detector evaluate_detector_of_4 model_resolution_detector inception_realism_score "
+                        "combined discriminator")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -71,24 +154,56 @@ def main() -> None:
     reference = ReferenceSet(config, progress=True, display=display)
     bundle = load_generator_file(Path(args.generator))
     results = {}
+    grid_labels = bundle.encode(reference.rows[:16])
 
-    def scored(name: str, source: SampleSource):
+    def scored(name: str, source: SampleSource, baseline=None):
+        started = time.perf_counter()
         evaluation = reference.score(source)
-        results[name] = {k: evaluation.result.values.get(k) for k in SHOWN}
-        print(name, json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in results[name].items()}),
-              flush=True)
+        values = evaluation.result.values
+        results[name] = {k: values.get(k) for k in SHOWN}
+        if baseline is not None:  # paired against the unfiltered draws: the reference set's noise cancels
+            gain, low, high = paired_difference_interval(frechet_distance, reference.features, baseline.inputs.fake,
+                                                         evaluation.inputs.fake, config.bootstrap_draws,
+                                                         config.confidence, config.seed)
+            before = baseline.result.values
+            c2st_low, c2st_high = accuracy_change_interval(
+                values["c2st_accuracy"], int(values["c2st_tested"]), before["c2st_accuracy"],
+                int(before["c2st_tested"]), config.confidence)
+            results[name] |= {"fid_gain": gain, "fid_gain_ci_low": low, "fid_gain_ci_high": high,
+                              "c2st_change_ci_low": c2st_low, "c2st_change_ci_high": c2st_high}
+        print(name, f"({time.perf_counter() - started:.0f} s)",
+              json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in results[name].items()}), flush=True)
         return evaluation
+
+    def filtered(name: str, slug: str, scorer: Scorer, draws: int = 2) -> None:
+        best = BestOf(bundle, scorer, draws)
+        scored(name, SampleSource(name, bundle=best), unfiltered)
+        kept = best.sample(16, grid_labels, seed=11)  # (16, 3, R, R)
+        save_png(grid_image(torch.cat([as_shown(kept, display), as_shown(best.dropped[-1], display)]), 16),
+                 out / f"kept_and_dropped_{slug}.png")
 
     unfiltered = scored("without the filter", SampleSource("as drawn", bundle=bundle))
     detector = RealnessDetector.load(args.detector) if args.detector else unfiltered.result.details["detector"]
-    filtered = BestOfTwo(bundle, detector, display)
-    scored("best of 2 by realism", SampleSource("best of two", bundle=filtered))
-    kept = filtered.sample(16, bundle.encode(reference.rows[:16]), seed=11)
-    dropped = filtered.dropped[-1]
-    save_png(grid_image(torch.cat([as_shown(kept, display), as_shown(dropped, display)]), 16),
-             out / "kept_and_dropped.png")
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(f"grid: {out / 'kept_and_dropped.png'} (top: kept, bottom: the draw each beat)")
+    attempts = {  # slug: (row, draws per image, scorer builder)
+        "evaluate_detector": ("best of 2 by evaluate's detector", 2, lambda: detector_scorer(detector, display)),
+        "evaluate_detector_of_4": ("best of 4 by evaluate's detector", 4, lambda: detector_scorer(detector, display)),
+        "model_resolution_detector": ("best of 2 by a detector at the model's resolution", 2,
+                                      lambda: model_resolution_scorer(reference, bundle, display,
+                                                                      config.detector_epochs)),
+        "inception_realism_score": ("best of 2 by Inception realism score", 2,
+                                    lambda: inception_realism_scorer(reference, config.pr_neighbours)),
+        "combined": ("best of 2 by the detector and the realism score together", 2,
+                     lambda: combined_scorer(detector, display,
+                                             inception_realism_scorer(reference, config.pr_neighbours))),
+        "discriminator": ("best of 2 by the discriminator", 2, lambda: discriminator_scorer(Path(args.checkpoint))),
+    }
+    for slug in args.scorers or [s for s in attempts if s != "discriminator" or args.checkpoint]:
+        name, draws, build = attempts[slug]
+        filtered(name, slug, build(), draws)
+    path = out / "results.json"  # rows of an earlier run that this one did not repeat are kept
+    earlier = json.loads(path.read_text()) if path.is_file() and args.scorers else {}
+    path.write_text(json.dumps(earlier | results, indent=2) + "\n")
+    print(f"grids: {out}/kept_and_dropped_*.png (top: kept, bottom: the draw each beat)")
 
 
 if __name__ == "__main__":
