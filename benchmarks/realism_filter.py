@@ -14,7 +14,7 @@ evaluate does. Scorers:
     give a sample away and only the generator's own defects separate the two draws;
   - the Inception realism score (Kynkaanniemi et al. 2019): how deep a draw lies inside the k-nearest-neighbour
     balls of training photos in the FID network's features (costs an Inception pass per draw);
-  - both of the first and the fourth together (their standardised logits summed);
+  - evaluate's detector and the realism score together (logit and log score, each standardised, summed);
   - the discriminator: the GAN's own critic from the training checkpoint, given each draw's labels (with
     `--checkpoint`).
 Each filtered row also has its FID gain over the unfiltered draws, paired on the same real photos (fid_gain, > 0:
