@@ -52,6 +52,8 @@ SHOWN = ["fid", "fid_bias_corrected", "fid_ci_low", "fid_ci_high", "fid_floor", 
          "c2st_accuracy", "c2st_ci_low", "c2st_ci_high", "c2st_floor", "within_class_diversity",
          "within_class_diversity_worst", "precision", "recall", "cond_acc_articleType", "cond_acc_baseColour"]
 
+SCORERS = ["evaluate_detector", "evaluate_detector_of_4", "model_resolution_detector", "inception_realism_score",
+           "combined", "discriminator"]
 Scorer = Callable[[torch.Tensor, dict | None], torch.Tensor]  # (N, 3, R, R) uint8, labels -> (N,) higher: more real
 
 
@@ -141,10 +143,11 @@ def main() -> None:
     parser.add_argument("--cache", default=".gig_cache")
     parser.add_argument("--max-images", type=int, default=2000)
     parser.add_argument("--out", default="benchmarks/realism")
-    parser.add_argument("--scorers", nargs="*", default=None, help="the attempts to run (default: all); "
-                        "evaluate_detector evaluate_detector_of_4 model_resolution_detector inception_realism_score "
-                        "combined discriminator")
+    parser.add_argument("--scorers", nargs="*", default=None, choices=SCORERS,
+                        help="the attempts to run (default: all; the discriminator only with --checkpoint)")
     args = parser.parse_args()
+    if "discriminator" in (args.scorers or []) and not args.checkpoint:
+        parser.error("--scorers discriminator needs --checkpoint (the training checkpoint that holds the critic)")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     display = PostprocessConfig()
@@ -197,7 +200,8 @@ def main() -> None:
                                              inception_realism_scorer(reference, config.pr_neighbours))),
         "discriminator": ("best of 2 by the discriminator", 2, lambda: discriminator_scorer(Path(args.checkpoint))),
     }
-    for slug in args.scorers or [s for s in attempts if s != "discriminator" or args.checkpoint]:
+    assert list(attempts) == SCORERS
+    for slug in args.scorers or [s for s in SCORERS if s != "discriminator" or args.checkpoint]:
         name, draws, build = attempts[slug]
         filtered(name, slug, build(), draws)
     path = out / "results.json"  # rows of an earlier run that this one did not repeat are kept
