@@ -6,15 +6,17 @@ Each image asked for is drawn twice (once more: four times) and the draw the sco
 attribute mix and every condition cell stay as asked (rejection sampling as in Discriminator Rejection Sampling,
 Azadi et al. 2019). The C2ST figure of the filtered samples comes from a fresh detector, trained and tested as
 evaluate does. Scorers:
-  - evaluate's detector: the one `gig generate --realism-filter`, `gig serve` and the gallery apply (evaluate's
-    detector.pt, trained on half of the held-out photos, as shown, against half of the samples). With
-    `--detector ""`, the one the unfiltered scoring just trained, which is what `gig evaluate` would save;
+  - evaluate's detector alone: what the filter ranked by before the combined score (evaluate's detector.pt,
+    trained on half of the held-out photos, as shown, against half of the samples). With `--detector ""`, the
+    one the unfiltered scoring just trained, which is what `gig evaluate` would save;
   - a detector at the model's resolution: the same network, trained on training photos brought down to the
     model's resolution (then shown as the samples are) against fresh samples, so that resolution alone cannot
     give a sample away and only the generator's own defects separate the two draws;
   - the Inception realism score (Kynkaanniemi et al. 2019): how deep a draw lies inside the k-nearest-neighbour
     balls of training photos in the FID network's features (costs an Inception pass per draw);
-  - evaluate's detector and the realism score together (logit and log score, each standardised, summed);
+  - evaluate's detector and the realism score together (logit and log score, each standardised by its spread over
+    the unfiltered samples, summed): what `gig generate --realism-filter`, `gig serve` and the gallery apply, built
+    by the product's own code (evaluation/realism.py's fit_realism_scorer, as evaluate does);
   - the discriminator: the GAN's own critic from the training checkpoint, given each draw's labels (with
     `--checkpoint`).
 Each filtered row also has its FID gain over the unfiltered draws, paired on the same real photos (fid_gain, > 0:
@@ -41,7 +43,7 @@ from gig_core.evaluation.c2st import accuracy_change_interval, fit_detector
 from gig_core.evaluation.evaluate import ReferenceSet
 from gig_core.evaluation.features import extract_features
 from gig_core.evaluation.metrics.fid import frechet_distance
-from gig_core.evaluation.metrics.precision_recall import knn_radii
+from gig_core.evaluation.realism import InceptionReference, fit_realism_scorer
 from gig_core.evaluation.sources import SampleSource, load_generator_file
 from gig_core.models.detector import RealnessDetector
 from gig_core.postprocess import as_shown
@@ -91,35 +93,20 @@ def model_resolution_scorer(reference: ReferenceSet, bundle: GeneratorBundle, di
 
 
 def inception_realism_scorer(reference: ReferenceSet, k: int) -> Scorer:
-    """Kynkaanniemi et al. 2019's realism score in Inception space: max over real photos r of
-    radius_k(r) / |f - r|, with the half of the photos with the largest radii left out as outliers. Real photos
-    are the training floor photos, never the held-out ones the scoring compares with."""
-    real = reference.floor_features().float()  # (N, 2048)
-    radii = knn_radii(real, k)  # (N,)
-    kept = radii <= radii.median()
-    real, radii = real[kept], radii[kept]
-
-    def score(images: torch.Tensor, labels: dict | None) -> torch.Tensor:
-        features = extract_features(reference.extractor, images, desc="realism-score draws").float()  # (M, 2048)
-        return (radii[None, :] / torch.cdist(features, real).clamp_min(1e-8)).amax(dim=1)  # (M,)
-
-    return score
+    """Kynkaanniemi et al. 2019's realism score in Inception space (evaluation/realism.py), against the training
+    floor photos, never the held-out ones the scoring compares with."""
+    manifold = InceptionReference.from_photos(reference.floor_features(), k)
+    return lambda images, labels: manifold.log_realism(
+        extract_features(reference.extractor, images, desc="realism-score draws"))
 
 
-def combined_scorer(detector: RealnessDetector, display: PostprocessConfig, inception: Scorer) -> Scorer:
-    """Both at once: the detector's logit and the log realism score, each standardised over the draws scored
-    together, summed; a draw must look right in pixels and lie near the photos in Inception space."""
-
-    def standard(x: torch.Tensor) -> torch.Tensor:
-        return (x - x.mean()) / x.std().clamp_min(1e-8)
-
-    def score(images: torch.Tensor, labels: dict | None) -> torch.Tensor:
-        shown = as_shown(images, display)  # (N, 3, H, W) uint8
-        with torch.no_grad():  # raw logits: P(real) saturates at 0 for most samples today
-            logits = torch.cat([detector.eval()(shown[i:i + 256]).float().view(-1) for i in range(0, len(shown), 256)])
-        return standard(logits) + standard(inception(images, labels).log())
-
-    return score
+def product_scorer(detector: RealnessDetector, display: PostprocessConfig, reference: ReferenceSet, k: int,
+                   unfiltered) -> Scorer:
+    """What `gig evaluate` saves and a registered model ranks by (evaluation/realism.py): the detector and the
+    Inception realism score, each standardised by its spread over the unfiltered evaluation's samples."""
+    scorer = fit_realism_scorer(detector, reference.floor_features(), unfiltered.inputs.fake,
+                                unfiltered.inputs.fake_display, k, inception=reference.extractor)
+    return lambda images, labels: scorer.score_samples(images, display)
 
 
 def discriminator_scorer(checkpoint: Path) -> Scorer:
@@ -196,8 +183,7 @@ def main() -> None:
         "inception_realism_score": ("best of 2 by Inception realism score", 2,
                                     lambda: inception_realism_scorer(reference, config.pr_neighbours)),
         "combined": ("best of 2 by the detector and the realism score together", 2,
-                     lambda: combined_scorer(detector, display,
-                                             inception_realism_scorer(reference, config.pr_neighbours))),
+                     lambda: product_scorer(detector, display, reference, config.pr_neighbours, unfiltered)),
         "discriminator": ("best of 2 by the discriminator", 2, lambda: discriminator_scorer(Path(args.checkpoint))),
     }
     assert list(attempts) == SCORERS

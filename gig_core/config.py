@@ -553,8 +553,8 @@ class GenerateConfig:
     raw: bool = field(default=False, metadata=_help("skip post-processing: the model's squares as they come"))
     realism_filter: bool = field(
         default=False,
-        metadata=_help("draw twice as many images and keep the half the model's realism detector (its evaluation's "
-                       "C2ST detector, registered with it) rates most real"),
+        metadata=_help("draw twice as many images and keep the half the model's realism score rates most real (its "
+                       "evaluation's C2ST detector and Inception realism score, registered with it)"),
     )
     size: int = field(default=0, metadata=_help("display size, the long side in pixels (0 = postprocess.size)",
                                                 min=0, max=2048))

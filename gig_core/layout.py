@@ -99,6 +99,10 @@ class EvaluateOutputs(StageOutputs):
         return self.root / "detector.pt"
 
     @property
+    def realism(self) -> Path:  # what the combined realism score needs beside the detector (evaluation/realism.py)
+        return self.root / "realism.pt"
+
+    @property
     def report(self) -> Path:
         return self.root / "report.html"
 

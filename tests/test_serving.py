@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
 from gig_core.sampling import GeneratorBundle
@@ -127,10 +128,10 @@ def test_generation_stops_between_chunks_when_asked(tiny_run):
 
 
 def test_the_realism_filter_keeps_the_best_half_of_twice_as_many(tiny_run):
-    """Rejection sampling by the evaluation's detector: 2n drawn, the n with the highest P(real) kept in the order
-    drawn, each with its score; a model without a detector, or a filtered request over the image limit, is
-    refused before any image is made."""
-    from gig_core.models.detector import RealnessDetector
+    """Rejection sampling by the registered model's realism score (evaluate's detector and Inception realism score
+    together): 2n drawn, the n it ranks highest kept in the order drawn, each with the percentile a person reads;
+    a model without a detector, or a filtered request over the image limit, is refused before any image is made."""
+    from gig_core.evaluation.realism import RealismScorer, load_realism_scorer
     from gig_core.serving.requests import REALISM_DRAWS, RequestError, check_budget
 
     bundle = GeneratorBundle.load(Path(tiny_run.train.out_dir) / "generator.pt")
@@ -138,7 +139,19 @@ def test_the_realism_filter_keeps_the_best_half_of_twice_as_many(tiny_run):
     filtered = DisplayRequest(postprocess=True, size=128, realism_filter=True)
     with pytest.raises(RequestError, match="no realism detector"):
         check_budget(bundle, asked, filtered, ServingLimits())
-    bundle.detector = RealnessDetector.load(Path(tiny_run.evaluate.out_dir) / "detector.pt")
+    evaluated = Path(tiny_run.evaluate.out_dir)
+    scorer = load_realism_scorer(evaluated / "detector.pt", evaluated / "realism.pt")
+    assert isinstance(scorer, RealismScorer)
+    ranked = []  # every score the filter ranked by, in the order drawn
+
+    class Recording:
+        def score_samples(self, images, display):
+            ranked.append(scorer.score_samples(images, display))
+            return ranked[-1]
+
+        readable = staticmethod(scorer.readable)
+
+    bundle.realism = Recording()
     check_budget(bundle, asked, filtered, ServingLimits())
     with pytest.raises(RequestError, match="draws 2x") as refused:
         check_budget(bundle, asked, filtered, ServingLimits(max_images=7))
@@ -147,11 +160,14 @@ def test_the_realism_filter_keeps_the_best_half_of_twice_as_many(tiny_run):
     every = generate_images(bundle, parse_requests([{"articleType": "Watches", "seed": 3, "count": 4 * REALISM_DRAWS}],
                                                    bundle.arch.vocab, ServingLimits()),
                             display=DisplayRequest(postprocess=True, size=128))
+    ranked.clear()
     kept = generate_images(bundle, asked, display=filtered)
-    best = sorted(range(len(every)), key=lambda i: -every[i]["realism"])[:4]
-    assert [row["png"] for row in kept] == [every[i]["png"] for i in sorted(best)]
-    assert [row["realism"] for row in kept] == pytest.approx([every[i]["realism"] for i in sorted(best)])
-    assert min(row["realism"] for row in kept) >= max(every[i]["realism"] for i in range(8) if i not in best)
+    scores = torch.cat(ranked)  # (8,) the combined score of the 8 draws
+    assert len(scores) == 4 * REALISM_DRAWS and len(set(scores.tolist())) == len(scores)  # no ties to hide behind
+    best = sorted(scores.argsort(descending=True)[:4].tolist())
+    assert [row["png"] for row in kept] == [every[i]["png"] for i in best]  # the same draws, the 4 best kept
+    assert [row["realism"] for row in kept] == pytest.approx(scorer.readable(scores[best]).tolist())
+    assert all(0.0 <= row["realism"] <= 1.0 for row in every)  # a percentile among the evaluation's samples
 
 
 def test_serve_refuses_the_realism_filter_for_a_model_without_a_detector(server):

@@ -103,7 +103,7 @@ class PageRequest:
 class ShownImage:
     uri: str  # a PNG data URI
     index: int  # its place in the request, what a download names
-    realism: float | None  # the model's realism detector's P(real), None without one
+    realism: float | None  # the model's realism score, 0-1 (evaluation/realism.py), None without one
 
 
 @dataclass

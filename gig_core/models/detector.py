@@ -35,14 +35,18 @@ class RealnessDetector(nn.Module):
         return self.head(self.trunk(images.float().div(127.5).sub(1.0))).squeeze(1)  # (B,), pixels in [-1, 1]
 
     @torch.no_grad()
-    def realism(self, images: torch.Tensor) -> torch.Tensor:
-        """(N, 3, H, W) uint8 -> (N,) P(real) in [0, 1], in eval mode."""
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) uint8 -> (N,) logits of 'real', in eval mode, 256 at a time."""
         was_training = self.training
         self.eval()
-        scores = torch.cat([torch.sigmoid(self(images[i:i + 256])) for i in range(0, len(images), 256)]) \
+        scores = torch.cat([self(images[i:i + 256]).float() for i in range(0, len(images), 256)]) \
             if len(images) else torch.empty(0)
         self.train(was_training)
         return scores
+
+    def realism(self, images: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) uint8 -> (N,) P(real) in [0, 1]."""
+        return torch.sigmoid(self.logits(images))
 
     def save(self, path) -> None:
         with atomic_file(path) as handle:
@@ -56,5 +60,10 @@ class RealnessDetector(nn.Module):
         return detector.eval()
 
     def score_samples(self, images: torch.Tensor, display: PostprocessConfig) -> torch.Tensor:
-        """(N, 3, R, R) uint8 generator output -> (N,) P(real) of each, post-processed as a shop shows it."""
-        return self.realism(as_shown(images, display))
+        """(N, 3, R, R) uint8 generator output -> (N,) logits of each, post-processed as a shop shows it: what
+        the realism filter ranks by (P(real) saturates at 0 for most samples of today's models)."""
+        return self.logits(as_shown(images, display))
+
+    def readable(self, scores: torch.Tensor) -> torch.Tensor:
+        """score_samples' logits -> (N,) P(real): what a person reads."""
+        return torch.sigmoid(scores)

@@ -17,8 +17,8 @@ from pathlib import Path
 import yaml
 
 from gig_core.errors import GigError
-from gig_core.models.detector import RealnessDetector
-from gig_core.registry.pyfunc import ARTIFACT_KEY, DETECTOR_KEY
+from gig_core.evaluation.realism import load_realism_scorer
+from gig_core.registry.pyfunc import ARTIFACT_KEY, DETECTOR_KEY, INCEPTION_KEY, REALISM_KEY
 from gig_core.sampling import GeneratorBundle
 from gig_core.tracking import check_registry
 
@@ -53,9 +53,10 @@ def download_model(uri: str, tracking_uri: str, folder: Path) -> Path:
         weights = weights_entry(folder)
         if weights:
             repository.download_artifacts(weights, str(folder))
-        detector = weights_entry(folder, DETECTOR_KEY)
-        if detector:
-            repository.download_artifacts(detector, str(folder))
+        for key in (DETECTOR_KEY, REALISM_KEY, INCEPTION_KEY):  # the realism score's parts, when it has them
+            entry = weights_entry(folder, key)
+            if entry:
+                repository.download_artifacts(entry, str(folder))
     except MlflowException as error:
         message = " ".join(str(error).split())[:300]
         raise ModelLoadError(f"cannot load {uri} from the registry at {tracking_uri}: {message}") from None
@@ -74,18 +75,24 @@ def weights_entry(folder: Path, key: str = ARTIFACT_KEY) -> str | None:
     return ((artifacts or {}).get(key) or {}).get("path")
 
 
+def artifact_file(folder: Path, key: str) -> Path | None:
+    """The file MLmodel names for `key`, when it lies inside the folder and exists."""
+    entry = weights_entry(folder, key)
+    path = folder / entry if entry else None
+    return path if path and path.resolve().is_relative_to(folder.resolve()) and path.is_file() else None
+
+
 def generator_from_folder(folder: Path) -> GeneratorBundle:
     """The generator of an MLflow model folder written by `gig register`, read weights-only."""
-    entry = weights_entry(folder)
-    weights = folder / entry if entry else None
-    if weights is None or not weights.resolve().is_relative_to(folder.resolve()) or not weights.is_file():
+    weights = artifact_file(folder, ARTIFACT_KEY)
+    if weights is None:
         raise NotAGigModel(
             f"{folder}: an MLflow model without a GIG generator file, so loading it would run its code"
         )
     bundle = GeneratorBundle.load(weights)
-    detector = weights_entry(folder, DETECTOR_KEY)
-    if detector and (folder / detector).resolve().is_relative_to(folder.resolve()) and (folder / detector).is_file():
-        bundle.detector = RealnessDetector.load(folder / detector)
+    detector, realism, inception = (artifact_file(folder, k) for k in (DETECTOR_KEY, REALISM_KEY, INCEPTION_KEY))
+    if detector:
+        bundle.realism = load_realism_scorer(detector, realism, inception)
     return bundle
 
 

@@ -5,14 +5,16 @@ Input: a DataFrame, one row per request, with a column per conditioning attribut
 of any words, and `seed` and `count`.
 Params: `postprocess` (default true: display-ready, gig_core/postprocess.py), `size` (the
 display image's long side; default from the model's config, the project's `postprocess` section) and
-`realism_filter` (default false: draw twice as many, keep the half its realism detector rates most real).
+`realism_filter` (default false: draw twice as many, keep the half its realism score rates most real).
 Output: a DataFrame with one row per image: `request` (input row), `index`, `png` (bytes) and `realism`
-(the detector's P(real), NaN for a model registered without one).
+(0-1: the share of the evaluation's samples that look less real, evaluation/realism.py; a model registered
+before the combined score has its detector's P(real); NaN for one without a detector).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import mlflow.pyfunc
 import pandas as pd
@@ -20,7 +22,7 @@ from mlflow.models import ModelSignature
 from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
 from gig_core.config import PostprocessConfig, build
-from gig_core.models.detector import RealnessDetector
+from gig_core.evaluation.realism import load_realism_scorer
 from gig_core.sampling import GeneratorBundle
 from gig_core.serving.requests import (
     ServingLimits,
@@ -32,7 +34,9 @@ from gig_core.serving.requests import (
 )
 
 ARTIFACT_KEY = "generator"
-DETECTOR_KEY = "detector"  # the C2ST detector of the model's evaluation: its realism score (models/detector.py)
+DETECTOR_KEY = "detector"  # the C2ST detector of the model's evaluation (models/detector.py)
+REALISM_KEY = "realism"  # evaluate's realism.pt: with the detector, the combined score (evaluation/realism.py)
+INCEPTION_KEY = "inception"  # the FID network the combined score reads features with (evaluation/inception.py)
 EXAMPLE_TITLE = "Men Navy Blue Casual Shirt"
 CONFIG_KEY = "postprocess"  # the model_config entry holding the display settings it was registered with
 
@@ -48,8 +52,10 @@ class GeneratorPyfunc(mlflow.pyfunc.PythonModel):
 
     def load_context(self, context) -> None:
         self.bundle = GeneratorBundle.load(context.artifacts[ARTIFACT_KEY])
-        if DETECTOR_KEY in context.artifacts:
-            self.bundle.detector = RealnessDetector.load(context.artifacts[DETECTOR_KEY])
+        files = {key: Path(path) for key, path in context.artifacts.items()}
+        if DETECTOR_KEY in files:  # the realism score (evaluation/realism.py), when evaluate trained a detector
+            self.bundle.realism = load_realism_scorer(files[DETECTOR_KEY], files.get(REALISM_KEY),
+                                                      files.get(INCEPTION_KEY))
         settings = (context.model_config or {}).get(CONFIG_KEY)
         self.display = build(PostprocessConfig, settings, "model_config.postprocess") if settings else \
             PostprocessConfig()

