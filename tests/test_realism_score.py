@@ -62,3 +62,26 @@ def test_a_model_registered_before_the_combined_score_is_ranked_by_its_detector_
     images = bundle.sample(6, bundle.encode([{"articleType": "Watches"}] * 6), seed=1)  # (6, 3, R, R)
     shown = scorer.readable(scorer.score_samples(images, PostprocessConfig()))
     assert torch.allclose(shown, scorer.realism(as_shown(images, PostprocessConfig())))  # P(real), as before
+
+
+def test_an_evaluation_in_another_feature_space_says_why_it_has_no_reference_and_ranks_by_the_detector(tiny_run,
+                                                                                                     tmp_path):
+    """The pipeline's outputs stay complete (dvc.yaml lists realism.pt) and nothing mismatched gets registered."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from gig_core.evaluation.evaluate import evaluate
+    from gig_core.evaluation.realism import RealismReference, load_realism_scorer
+    from gig_core.layout import EvaluateOutputs
+    from gig_core.models.detector import RealnessDetector
+    from gig_core.registry.register import realism_artifacts
+
+    config = replace(tiny_run.evaluate, out_dir=str(tmp_path / "evaluate"), feature_extractor="catalog",
+                     metrics=["fid", "c2st"], report=False, headline_file="")
+    evaluate(config, progress=False)
+    files = EvaluateOutputs(Path(config.out_dir))
+    assert files.realism.is_file() and RealismReference.load(files.realism) is None
+    assert isinstance(load_realism_scorer(files.detector, files.realism), RealnessDetector)
+    assert set(realism_artifacts(files, config)) == {"detector"}  # neither realism.pt nor the FID network
+    assert set(realism_artifacts(EvaluateOutputs(Path(tiny_run.evaluate.out_dir)), tiny_run.evaluate)) == {
+        "detector", "realism", "inception"}

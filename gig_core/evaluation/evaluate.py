@@ -42,7 +42,7 @@ from gig_core.evaluation.inputs import EvaluationInputs
 from gig_core.evaluation.metrics import check_metric_names, compute_metrics
 from gig_core.evaluation.metrics.result import MetricResult
 from gig_core.evaluation.metrics.text_alignment import RIVALS, TextInputs
-from gig_core.evaluation.realism import fit_realism_scorer
+from gig_core.evaluation.realism import RealismReference, fit_realism_scorer
 from gig_core.evaluation.sources import SampleSource, open_sample_source
 from gig_core.layout import EvaluateOutputs
 from gig_core.postprocess import as_shown, postprocess_batch
@@ -338,8 +338,9 @@ def evaluate(config: EvaluateConfig, progress: bool = True, display: Postprocess
             fit_realism_scorer(detector, reference.floor_features(), evaluation.inputs.fake,
                                evaluation.inputs.fake_display, config.pr_neighbours,
                                inception=reference.extractor).reference.save(files.realism)
-        else:  # the model is ranked by its detector alone; an earlier run's file would not match its features
-            files.realism.unlink(missing_ok=True)
+        else:  # the model is ranked by its detector alone
+            RealismReference.save_none(files.realism, f"evaluate.feature_extractor is {config.feature_extractor!r}"
+                                       f"{' and evaluate.postprocessed is true' if config.postprocessed else ''}")
     if config.report:
         from gig_core.evaluation.report import write_report
 

@@ -105,9 +105,18 @@ class RealismReference:
                         "logit_scale": asdict(self.logit_scale), "realism_scale": asdict(self.realism_scale),
                         "sample_scores": self.sample_scores}, handle)
 
+    @staticmethod
+    def save_none(path, why: str) -> None:
+        """Say in the file that this evaluation has no reference, so that a pipeline's outputs stay complete."""
+        with atomic_file(path) as handle:
+            torch.save({"none": why}, handle)
+
     @classmethod
-    def load(cls, path) -> "RealismReference":
+    def load(cls, path) -> "RealismReference | None":
+        """The reference, or None where evaluate wrote why there is none (save_none)."""
         data = read_torch_file(path, "realism reference", "rerun gig evaluate with c2st in evaluate.metrics")
+        if "none" in data:
+            return None
         return cls(InceptionReference(data["features"], data["radii"]), Standardiser(**data["logit_scale"]),
                    Standardiser(**data["realism_scale"]), data["sample_scores"])
 
@@ -144,6 +153,5 @@ def load_realism_scorer(detector: Path, realism: Path | None = None, inception: 
     """A registered model's realism scorer from its files: the combined score when it has realism.pt (and the FID
     network's file beside it; without one, the wheel's), the detector's P(real) for a model registered before."""
     loaded = RealnessDetector.load(detector)
-    if realism is None:
-        return loaded
-    return RealismScorer(loaded, RealismReference.load(realism), inception or "")
+    reference = RealismReference.load(realism) if realism else None
+    return RealismScorer(loaded, reference, inception or "") if reference else loaded

