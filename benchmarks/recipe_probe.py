@@ -35,10 +35,12 @@ from gig_core.evaluation.evaluate import ReferenceSet
 from gig_core.evaluation.sources import SampleSource, load_generator_file
 from gig_core.training.trainer import train
 
-SHOWN = ["fid", "recall", "precision", "coverage", "cond_acc_articleType", "real_acc_articleType",
+SHOWN = ["fid", "fid_bias_corrected", "fid_ci_low", "fid_ci_high", "fid_floor", "c2st_accuracy", "c2st_floor",
+         "recall", "precision", "coverage", "cond_acc_articleType", "real_acc_articleType",
          "cond_acc_baseColour", "real_acc_baseColour", "within_class_diversity", "within_class_diversity_worst",
          "memorized_share", "memorization_near_share", "blank_share"]
-PROBE_METRICS = ["fid", "precision_recall", "conditional_accuracy", "within_class_diversity", "memorization", "blank"]
+PROBE_METRICS = ["fid", "precision_recall", "conditional_accuracy", "within_class_diversity", "memorization", "blank",
+                 "c2st"]
 
 
 def shown(values: dict) -> dict:
@@ -49,7 +51,9 @@ def shown(values: dict) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("recipes", nargs="+", help="JSON objects of train overrides")
+    parser.add_argument("recipes", nargs="*", help="JSON objects of train overrides")
+    parser.add_argument("--score", nargs="*", default=[], metavar="GENERATOR",
+                        help="generator.pt files already trained, scored on the same reference first (a baseline)")
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--ingest", default="/tmp/gig_quality/ingest", help="an ingest output of the 40k catalog")
     parser.add_argument("--work", default="/tmp/gig_probe")
@@ -75,6 +79,9 @@ def main() -> None:
         data_dir=str(data), cache_dir=str(cache), out_dir=str(work / "eval"),
         metrics=PROBE_METRICS),
         progress=False)
+    for path in args.score:
+        values = reference.score(SampleSource(path, bundle=load_generator_file(Path(path)))).result.values
+        print(path, json.dumps(shown(values)), flush=True)
     for recipe in args.recipes:
         overrides = json.loads(recipe)
         name = "_".join(f"{k}{v}" for k, v in overrides.items()) or "params.yaml"

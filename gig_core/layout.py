@@ -95,7 +95,7 @@ class EvaluateOutputs(StageOutputs):
         return self.root / "sample_features.pt"
 
     @property
-    def detector(self) -> Path:  # the C2ST real-vs-generated detector: every sample's realism score
+    def detector(self) -> Path:  # the C2ST real-vs-generated detector: half of every sample's realism score
         return self.root / "detector.pt"
 
     @property
