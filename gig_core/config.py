@@ -238,6 +238,14 @@ class TrainConfig:
         default="none", metadata=_help("discriminator penalty: none, r1 or gp (WGAN-GP)", choices=("none", "r1", "gp"))
     )
     reg_weight: float = field(default=10.0, metadata=_help("weight of the discriminator penalty", min=0.0))
+    lecam_weight: float = field(
+        default=0.0,
+        metadata=_help("weight of LeCam regularisation of D (Tseng et al. 2021; 0 = off; GAN families), e.g. 0.3",
+                       min=0.0),
+    )
+    lecam_decay: float = field(
+        default=0.99, metadata=_help("decay of LeCam's moving averages of D's outputs", min=0.0, lt=1.0)
+    )
     kl_weight: float = field(default=1.0, metadata=_help("final weight of the KL term (vae, vaegan)", min=0.0))
     kl_anneal_steps: int = field(default=500, metadata=_help("steps over which the KL weight rises from 0", min=0))
     feature_match_weight: float = field(

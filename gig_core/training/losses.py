@@ -59,6 +59,33 @@ def r1_penalty(critic: nn.Module, real: torch.Tensor, labels) -> torch.Tensor:
     return 0.5 * grad.flatten(1).pow(2).sum(dim=1).mean()
 
 
+class LeCam:
+    """LeCam regularisation (Tseng et al. 2021): keeps D's outputs on real images near the moving average of its
+    outputs on fakes, and the other way round, so that D cannot run away from G on a small catalog.
+
+    Penalty: mean(relu(D(real) - ema_fake)^2) + mean(relu(ema_real - D(fake))^2), the EMAs of the batch means.
+    """
+
+    def __init__(self, decay: float = 0.99):
+        self.decay = decay
+        self.ema_real = self.ema_fake = None  # floats once the first batch is seen
+
+    def __call__(self, d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
+        """(B,), (B,) logits -> () penalty; updates the averages from this batch first."""
+        real, fake = float(d_real.detach().mean()), float(d_fake.detach().mean())
+        first = self.ema_real is None
+        self.ema_real = real if first else self.decay * self.ema_real + (1 - self.decay) * real
+        self.ema_fake = fake if first else self.decay * self.ema_fake + (1 - self.decay) * fake
+        return (torch.relu(d_real - self.ema_fake).pow(2).mean()
+                + torch.relu(self.ema_real - d_fake).pow(2).mean())
+
+    def state_dict(self) -> dict:
+        return {"ema_real": self.ema_real, "ema_fake": self.ema_fake}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.ema_real, self.ema_fake = state["ema_real"], state["ema_fake"]
+
+
 REGULARIZERS = ("none", "r1", "gp")
 
 

@@ -17,6 +17,7 @@ from gig_core.config import TrainConfig
 from gig_core.models.vae import encode, reparameterize
 from gig_core.training.losses import (
     GAN_LOSSES,
+    LeCam,
     classification_loss,
     elbo_loss,
     feature_matching,
@@ -105,6 +106,15 @@ class GanObjective(Objective):
             "g": self.adam([parts["generator"]], config.lr_g),
             "d": self.adam([parts["discriminator"]], config.lr_d),
         }
+        self.lecam = LeCam(config.lecam_decay) if config.lecam_weight > 0 else None
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), **({"lecam": self.lecam.state_dict()} if self.lecam else {})}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict({k: v for k, v in state.items() if k != "lecam"})
+        if self.lecam and "lecam" in state:  # a checkpoint from before LeCam was turned on starts its averages anew
+            self.lecam.load_state_dict(state["lecam"])
 
     def step(self, step, next_batch, augment, autocast):
         G, D, cfg = self.parts["generator"], self.parts["discriminator"], self.config
@@ -126,6 +136,8 @@ class GanObjective(Objective):
                 d_real = d_real.float()  # (B,)
                 d_fake = D(augment(fake.detach()), labels).float()
                 loss_d = self.gan_loss.discriminator(d_real, d_fake)
+                if self.lecam:
+                    loss_d = loss_d + cfg.lecam_weight * self.lecam(d_real, d_fake)
                 if classify:
                     loss_d = loss_d + cfg.class_weight * class_d
                 if mismatch:  # GAN-CLS: each real photo under the next photo's title must look fake
