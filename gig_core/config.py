@@ -566,6 +566,12 @@ class GenerateConfig:
     )
     size: int = field(default=0, metadata=_help("display size, the long side in pixels (0 = postprocess.size)",
                                                 min=0, max=2048))
+    truncation: float = field(
+        default=0.0,
+        metadata=_help("draw the noise within +-truncation standard deviations, e.g. 1.0: more typical, less varied "
+                       "images (BigGAN's truncation trick; 0 = off; benchmarks/README.md measures it)", min=0.0,
+                       max=10.0),
+    )
     trust_model_code: bool = field(
         default=False,
         metadata=_help(

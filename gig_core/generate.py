@@ -111,7 +111,7 @@ def generate_images_to(config: GenerateConfig, attributes: dict[str, str],
                 f"the model does not take attribute(s) {unknown}; it is conditioned on {inputs[:-2] or 'nothing'}"
             )
     params = {"postprocess": not config.raw, "size": config.size or display.size,
-              "realism_filter": config.realism_filter}
+              "realism_filter": config.realism_filter, "truncation": config.truncation}
     asks = [{"title": t} for t in titles] if titles else [attributes]
     response = predict(pd.DataFrame([{**a, "seed": config.seed, "count": config.n} for a in asks]), params)
     pictures = [Image.open(io.BytesIO(png)).convert("RGB") for png in response["png"]]
@@ -125,6 +125,8 @@ def generate_images_to(config: GenerateConfig, attributes: dict[str, str],
         asked = ", ".join(f"{k}={v}" for k, v in attributes.items()) or "random attributes"
     if config.realism_filter:
         asked += f"; the best {len(names)} of {REALISM_DRAWS * len(names)} by realism"
+    if config.truncation:
+        asked += f"; truncation {config.truncation:g}"
     with atomic_dir(out) as folder:
         for name, picture in zip(names, pictures):
             picture.save(folder / name, format="PNG")
@@ -133,7 +135,8 @@ def generate_images_to(config: GenerateConfig, attributes: dict[str, str],
         labelled_grid(batch, columns, row_labels, title=f"{asked}; seed {config.seed}").save(folder / GRID)
         realism = [None if pd.isna(r) else round(float(r), 4) for r in response.get("realism", [None] * len(names))]
         manifest = {"model": config.model, "attributes": attributes, "seed": config.seed,
-                    "postprocessed": not config.raw, "realism_filter": config.realism_filter, "images": names,
+                    "postprocessed": not config.raw, "realism_filter": config.realism_filter,
+                    "truncation": config.truncation, "images": names,
                     "realism": dict(zip(names, realism))}
         if titles:
             manifest["titles"] = [{"title": t, "images": names[i * config.n:(i + 1) * config.n]}

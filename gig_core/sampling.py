@@ -181,9 +181,15 @@ class GeneratorBundle:
             raise ValueError("a conditional generator needs labels; see GeneratorBundle.encode")
         return self.from_latents(self.latents(n, seed), labels, batch_size)
 
-    def latents(self, n: int, seed: int = 0) -> torch.Tensor:
-        """(n, z_dim) noise of `seed`: what sample() draws, for callers that generate in their own chunks."""
-        return torch.randn(n, self.arch.z_dim, generator=torch.Generator().manual_seed(seed))
+    def latents(self, n: int, seed: int = 0, truncation: float = 0.0) -> torch.Tensor:
+        """(n, z_dim) noise of `seed`: what sample() draws, for callers that generate in their own chunks.
+        truncation > 0: every value within +-truncation (BigGAN's truncation trick, Brock et al. 2019: fewer
+        draws from the tails, so more typical and less varied images); 0: the plain normal the model trained on."""
+        rng = torch.Generator().manual_seed(seed)
+        if truncation <= 0:
+            return torch.randn(n, self.arch.z_dim, generator=rng)
+        return torch.nn.init.trunc_normal_(torch.empty(n, self.arch.z_dim), 0.0, 1.0, -truncation, truncation,
+                                           generator=rng)
 
     @torch.no_grad()
     def from_latents(

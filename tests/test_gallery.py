@@ -279,3 +279,24 @@ def test_approval_rechecks_the_champion_and_records_rejections(gallery_registry)
     assert rejected.status == "rejected" and tags["approval"] == "rejected" and tags["approval.by"] == "Ola"
     assert tags["approval.comment"] == "flat colours"
     assert str(client.get_model_version_by_alias("gig-generator", "champion").version) == champion
+
+
+def test_the_gallery_draws_with_truncated_noise_when_asked_and_keeps_it_for_the_download(gallery):
+    """Truncation changes the images, says so on the page, survives "New images" and the download, and a bad value
+    is one readable 400."""
+    import re
+
+    url, _ = gallery
+    status, plain = _request(url + "/?count=2&seed=3")
+    assert status == 200, plain
+    status, page = _request(url + "/?count=2&seed=3&truncation=0.5")
+    assert status == 200 and "noise truncated at 0.5" in page, page
+    images = re.compile(r'src="(data:image/png;base64,[^"]+)"')
+    assert images.findall(page) and images.findall(page) != images.findall(plain)  # other noise, other images
+    assert 'name="truncation" value="0.5"' in page and "truncation=0.5" in page  # download form, New images link
+    for bad in ("-1", "11", "abc"):
+        status, text = _request(url + f"/?count=2&truncation={bad}")
+        assert status == 400 and "truncation must be" in text, text
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    status, _ = _request(url + "/download", "POST", b"pick=2:1&seed=3&count=2&truncation=0.5", form)
+    assert status == 200

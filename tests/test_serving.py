@@ -15,6 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
+from gig_core.config import PostprocessConfig
 from gig_core.sampling import GeneratorBundle
 from gig_core.serving.requests import DisplayRequest, RequestCancelled, ServingLimits, generate_images, parse_requests
 from tests.conftest import start_gig_server
@@ -176,3 +177,27 @@ def test_serve_refuses_the_realism_filter_for_a_model_without_a_detector(server)
     assert status == 400 and "no realism detector" in answer["message"]
     status, answer = _post(server, _records({"count": 1}))
     assert status == 200 and answer["predictions"][0]["realism"] is None  # a train output has no detector
+
+
+def test_truncation_draws_noise_within_the_threshold_and_is_checked(tiny_run):
+    """BigGAN's truncation trick: every noise value within +-t, the same seed the same images; 0 is the plain
+    normal the model trained on; a bad value is refused before any image is made."""
+    from gig_core.serving.requests import RequestError, parse_display
+
+    bundle = GeneratorBundle.load(Path(tiny_run.train.out_dir) / "generator.pt")
+    assert torch.equal(bundle.latents(64, seed=5, truncation=0.0), bundle.latents(64, seed=5))
+    z = bundle.latents(64, seed=5, truncation=0.5)  # (64, z_dim)
+    assert z.abs().max() <= 0.5 and torch.equal(z, bundle.latents(64, seed=5, truncation=0.5))
+    assert bundle.latents(4000, seed=5).abs().max() > 2.0  # untruncated draws do reach the tails
+
+    asked = parse_requests([{"articleType": "Watches", "seed": 3, "count": 3}], bundle.arch.vocab, ServingLimits())
+    limits = ServingLimits()
+    truncated = parse_display({"truncation": 0.5}, PostprocessConfig(), limits)
+    assert truncated.truncation == 0.5 and parse_display({}, PostprocessConfig(), limits).truncation == 0.0
+    made = generate_images(bundle, asked, display=truncated)
+    plain = generate_images(bundle, asked, display=parse_display({}, PostprocessConfig(), limits))
+    assert [m["png"] for m in made] != [m["png"] for m in plain]
+    assert [m["png"] for m in made] == [m["png"] for m in generate_images(bundle, asked, display=truncated)]
+    for bad in (-0.5, 11, True, "1"):
+        with pytest.raises(RequestError, match="truncation must be 0"):
+            parse_display({"truncation": bad}, PostprocessConfig(), limits)

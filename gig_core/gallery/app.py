@@ -46,6 +46,7 @@ from gig_core.serving.requests import (
     generate_images,
     parse_requests,
     request_fields,
+    truncation_threshold,
 )
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -55,8 +56,9 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
-PAGE_OPTIONS = ("seed", "count", "filter", "sort")  # form fields that are not attributes
+PAGE_OPTIONS = ("seed", "count", "filter", "sort", "truncation")  # form fields that are not attributes
 PICK = re.compile(r"^(\d{1,9}):(\d{1,4})$")  # VERSION:INDEX of one shown image
+
 
 
 class GalleryError(GigError):
@@ -65,6 +67,16 @@ class GalleryError(GigError):
     def __init__(self, message: str, status: int = 400):
         super().__init__(message)
         self.status = status
+
+def page_truncation(text: str) -> float:
+    """The form's truncation field: empty or 0 is off; otherwise serving's bounds, as a GalleryError."""
+    if not text.strip():
+        return 0.0
+    try:
+        return truncation_threshold(float(text))
+    except (ValueError, RequestError) as error:
+        message = str(error) if isinstance(error, RequestError) else f"truncation must be a number, got {text[:20]!r}"
+        raise GalleryError(message) from None
 
 
 def read_approval_token(config: GalleryConfig) -> bytes | None:
@@ -85,17 +97,19 @@ SORTS = {"drawn": "as drawn", "realism": "most real first"}
 @dataclass
 class PageRequest:
     """What the generate page asks for: attribute values ('' = any), seed, images per model, the order they are
-    shown in, and whether the realism filter keeps the best half of twice as many."""
+    shown in, whether the realism filter keeps the best half of twice as many, and the noise's truncation."""
 
     attributes: dict[str, str]
     seed: int
     count: int
     sort: str = "drawn"
     realism_filter: bool = False
+    truncation: float = 0.0  # 0: off (serving/requests.py's truncation_threshold)
 
     def query(self, **changes) -> str:
         values = {**{k: v for k, v in self.attributes.items() if v}, "seed": self.seed, "count": self.count,
-                  "sort": self.sort, **({"filter": "on"} if self.realism_filter else {}), **changes}
+                  "sort": self.sort, **({"filter": "on"} if self.realism_filter else {}),
+                  **({"truncation": f"{self.truncation:g}"} if self.truncation else {}), **changes}
         return urllib.parse.urlencode(values)
 
 
@@ -171,12 +185,13 @@ class Gallery:
         if sort not in SORTS:
             raise GalleryError(f"sort must be one of {sorted(SORTS)}, got {sort[:40]!r}")
         realism_filter = values.get("filter", "") == "on"
-        unknown = sorted(set(values) - {*vocab, "count", "seed", "sort", "filter"})
+        truncation = page_truncation(values.get("truncation", ""))
+        unknown = sorted(set(values) - {*vocab, *PAGE_OPTIONS})
         if unknown:
             raise GalleryError(f"unknown field(s) {[u[:40] for u in unknown[:5]]}; this model takes {[*vocab]}")
         asked = {a: v for a, v in attributes.items() if v}  # an empty title is each column's message, below
         parse_requests([asked], {a: v for a, v in vocab.items() if v is not None or a in asked}, ServingLimits())
-        return PageRequest(attributes, seed, count, sort, realism_filter)
+        return PageRequest(attributes, seed, count, sort, realism_filter, truncation)
 
     def make_images(self, version: str, asked: PageRequest, size: int) -> list[dict]:
         """[{"png", "index", "realism"}] of `asked` from `version`, post-processed, in the order drawn; the same
@@ -186,7 +201,7 @@ class Gallery:
         most = max(self.config.max_count, self.config.max_download)
         limits = ServingLimits(max_rows=1, max_images=most * (REALISM_DRAWS if asked.realism_filter else 1))
         requests = parse_requests([row], request_fields(bundle.arch), limits)
-        display = DisplayRequest(True, size, self.display, asked.realism_filter)
+        display = DisplayRequest(True, size, self.display, asked.realism_filter, asked.truncation)
         check_budget(bundle, requests, display, limits)
         return generate_images(bundle, requests, display=display)
 
@@ -274,6 +289,7 @@ class Gallery:
                 "model": self.config.model_name,
                 "attributes": {k: v for k, v in values.items() if k not in PAGE_OPTIONS},
                 "seed": values.get("seed", "0"), "realism_filter": values.get("filter") == "on",
+                "truncation": page_truncation(values.get("truncation", "")),
                 "images": sorted(files), "postprocess": self.display.__dict__,
             }, indent=2))
         return Response(buffer.getvalue(), media_type="application/zip",

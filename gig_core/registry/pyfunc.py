@@ -5,7 +5,8 @@ Input: a DataFrame, one row per request, with a column per conditioning attribut
 of any words, and `seed` and `count`.
 Params: `postprocess` (default true: display-ready, gig_core/postprocess.py), `size` (the
 display image's long side; default from the model's config, the project's `postprocess` section) and
-`realism_filter` (default false: draw twice as many, keep the half its realism score rates most real).
+`realism_filter` (default false: draw twice as many, keep the half its realism score rates most real) and
+`truncation` (default 0, off: noise drawn within +-truncation standard deviations, BigGAN's truncation trick).
 Output: a DataFrame with one row per image: `request` (input row), `index`, `png` (bytes) and `realism`
 (0-1: the share of the evaluation's samples that look less real, evaluation/realism.py; a model registered
 before the combined score has its detector's P(real); NaN for one without a detector).
@@ -78,7 +79,8 @@ def signature_for(bundle: GeneratorBundle, display: PostprocessConfig | None = N
                ColSpec("double", "realism")]
     params = ParamSchema([ParamSpec("postprocess", "boolean", True),
                           ParamSpec("size", "long", (display or PostprocessConfig()).size),
-                          ParamSpec("realism_filter", "boolean", False)])
+                          ParamSpec("realism_filter", "boolean", False),
+                          ParamSpec("truncation", "double", 0.0)])
     return ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs), params=params)
 
 

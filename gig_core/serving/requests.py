@@ -23,6 +23,7 @@ from gig_core.sampling import GeneratorBundle, png_bytes, save_png_bytes
 
 SHOWN_VALUES = 30  # valid values listed in an error; the rest are counted
 REALISM_DRAWS = 2  # the realism filter draws this many images per one it keeps (rejection sampling)
+MAX_TRUNCATION = 10.0  # beyond a few standard deviations truncation changes nothing
 SEED_LIMIT = 2**63
 MAX_TITLE_CHARS = 200  # a product title, not a document
 WORDS = re.compile(r"[A-Za-z0-9]")
@@ -49,7 +50,8 @@ class DisplayRequest:
     postprocess: bool
     size: int
     settings: PostprocessConfig = field(default_factory=PostprocessConfig)
-    realism_filter: bool = False  # draw REALISM_DRAWS x as many, keep the ones the detector rates most real
+    realism_filter: bool = False  # draw REALISM_DRAWS x as many, keep the ones the realism score rates highest
+    truncation: float = 0.0  # noise drawn within +-truncation (sampling.py's latents); 0: the plain normal
 
 
 @dataclass(frozen=True)
@@ -151,10 +153,10 @@ def parse_requests(
 def parse_display(params: Mapping | None, defaults: PostprocessConfig, limits: ServingLimits) -> DisplayRequest:
     """The request's `postprocess` (true/false) and `size` options, or a RequestError naming the limit."""
     params = dict(params or {})
-    unknown = sorted(set(params) - {"postprocess", "size", "realism_filter"})
+    unknown = sorted(set(params) - {"postprocess", "size", "realism_filter", "truncation"})
     if unknown:
-        raise RequestError(f"unknown option(s) {unknown}; the options are 'postprocess' (true/false), 'size' and "
-                           f"'realism_filter' (true/false)")
+        raise RequestError(f"unknown option(s) {unknown}; the options are 'postprocess' (true/false), 'size', "
+                           f"'realism_filter' (true/false) and 'truncation' (0 = off, or up to {MAX_TRUNCATION})")
     flags = {}
     for name, default in (("postprocess", True), ("realism_filter", False)):
         value = params.get(name, default)
@@ -165,7 +167,18 @@ def parse_display(params: Mapping | None, defaults: PostprocessConfig, limits: S
     size = _whole_number(params.get("size"), "size", defaults.size, 16, 2**31)
     if size > limits.max_size:
         raise RequestError(f"size {size} is over the limit of {limits.max_size} pixels (max_size)", status=413)
-    return DisplayRequest(flags["postprocess"], size, defaults, flags["realism_filter"])
+    return DisplayRequest(flags["postprocess"], size, defaults, flags["realism_filter"],
+                          truncation_threshold(params.get("truncation")))
+
+
+def truncation_threshold(value) -> float:
+    """The request's `truncation`: 0 (off, the default) or a threshold in standard deviations up to MAX_TRUNCATION."""
+    if _missing(value):
+        return 0.0
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_TRUNCATION:
+        raise RequestError(f"truncation must be 0 (off) or a number of standard deviations up to {MAX_TRUNCATION}, "
+                           f"e.g. 1.0; got {value!r}")
+    return float(value)
 
 
 def check_budget(bundle: GeneratorBundle, requests: Sequence[ImageRequest], display: DisplayRequest,
@@ -211,7 +224,8 @@ def generate_images(
     for number, request in enumerate(requests):
         drawn = request.count * (REALISM_DRAWS if filtered else 1)
         labels = bundle.encode([request.attributes] * drawn, seed=request.seed) if bundle.arch.conditional else None
-        z = bundle.latents(drawn, request.seed)  # the same images as bundle.sample, seed for seed
+        z = bundle.latents(drawn, request.seed, display.truncation if display else 0.0)  # (drawn, z_dim): the same
+        # images as bundle.sample, seed for seed, when untruncated
         images, scores = [], []
         for start in range(0, drawn, chunk):
             if should_stop():
