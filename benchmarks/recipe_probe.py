@@ -52,8 +52,9 @@ def shown(values: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("recipes", nargs="*", help="JSON objects of train overrides")
-    parser.add_argument("--score", nargs="*", default=[], metavar="GENERATOR",
-                        help="generator.pt files already trained, scored on the same reference first (a baseline)")
+    parser.add_argument("--score", action="append", default=[], metavar="GENERATOR",
+                        help="a generator.pt already trained, scored on the same reference first (a baseline); "
+                             "repeatable")
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--ingest", default="/tmp/gig_quality/ingest", help="an ingest output of the 40k catalog")
     parser.add_argument("--work", default="/tmp/gig_probe")
