@@ -87,8 +87,8 @@ def main() -> None:
         grids.append(as_shown(truncated.sample(16, grid_labels, seed=11), display))  # (16, 3, 128, 96)
         print(name, f"({time.perf_counter() - started:.0f} s)",
               json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
-    save_png(grid_image(torch.cat(grids), 16), out / "grid.png")  # a row per threshold, the same labels and seed
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+        save_png(grid_image(torch.cat(grids), 16), out / "grid.png")  # a row per threshold so far, the same labels
+        (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")  # and seed; after each row
     print(f"grid: {out}/grid.png (a row per threshold, in the order of --values)")
 
 
