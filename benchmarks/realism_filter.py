@@ -36,13 +36,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from paired_change import paired_change
 
 from gig_core.config import EvaluateConfig, PostprocessConfig
-from gig_core.evaluation.bootstrap import paired_difference_interval
-from gig_core.evaluation.c2st import accuracy_change_interval, fit_detector
+from gig_core.evaluation.c2st import fit_detector
 from gig_core.evaluation.evaluate import ReferenceSet
 from gig_core.evaluation.features import extract_features
-from gig_core.evaluation.metrics.fid import frechet_distance
 from gig_core.evaluation.realism import InceptionReference, fit_realism_scorer
 from gig_core.evaluation.sources import SampleSource, load_generator_file
 from gig_core.models.detector import RealnessDetector
@@ -152,15 +151,7 @@ def main() -> None:
         values = evaluation.result.values
         results[name] = {k: values.get(k) for k in SHOWN}
         if baseline is not None:  # paired against the unfiltered draws: the reference set's noise cancels
-            gain, low, high = paired_difference_interval(frechet_distance, reference.features, baseline.inputs.fake,
-                                                         evaluation.inputs.fake, config.bootstrap_draws,
-                                                         config.confidence, config.seed)
-            before = baseline.result.values
-            c2st_low, c2st_high = accuracy_change_interval(
-                values["c2st_accuracy"], int(values["c2st_tested"]), before["c2st_accuracy"],
-                int(before["c2st_tested"]), config.confidence)
-            results[name] |= {"fid_gain": gain, "fid_gain_ci_low": low, "fid_gain_ci_high": high,
-                              "c2st_change_ci_low": c2st_low, "c2st_change_ci_high": c2st_high}
+            results[name] |= paired_change(reference, baseline, evaluation)
         print(name, f"({time.perf_counter() - started:.0f} s)",
               json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in results[name].items()}), flush=True)
         return evaluation

@@ -16,12 +16,10 @@ import time
 from pathlib import Path
 
 import torch
+from paired_change import paired_change
 
 from gig_core.config import EvaluateConfig, PostprocessConfig
-from gig_core.evaluation.bootstrap import paired_difference_interval
-from gig_core.evaluation.c2st import accuracy_change_interval
 from gig_core.evaluation.evaluate import ReferenceSet
-from gig_core.evaluation.metrics.fid import frechet_distance
 from gig_core.evaluation.sources import SampleSource, load_generator_file
 from gig_core.postprocess import as_shown
 from gig_core.sampling import GeneratorBundle, grid_image, save_png
@@ -74,15 +72,7 @@ def main() -> None:
         if baseline is None:
             baseline = evaluation
         else:  # paired against the untruncated draws (the first value), on the same real photos
-            gain, low, high = paired_difference_interval(frechet_distance, reference.features, baseline.inputs.fake,
-                                                         evaluation.inputs.fake, config.bootstrap_draws,
-                                                         config.confidence, config.seed)
-            before = baseline.result.values
-            c2st_low, c2st_high = accuracy_change_interval(
-                values["c2st_accuracy"], int(values["c2st_tested"]), before["c2st_accuracy"],
-                int(before["c2st_tested"]), config.confidence)
-            row |= {"fid_gain": gain, "fid_gain_ci_low": low, "fid_gain_ci_high": high,
-                    "c2st_change_ci_low": c2st_low, "c2st_change_ci_high": c2st_high}
+            row |= paired_change(reference, baseline, evaluation)
         results[name] = row
         grids.append(as_shown(truncated.sample(16, grid_labels, seed=11), display))  # (16, 3, 128, 96)
         print(name, f"({time.perf_counter() - started:.0f} s)",

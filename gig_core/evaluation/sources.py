@@ -78,7 +78,7 @@ def open_sample_source(config: EvaluateConfig, resolution: int) -> SampleSource:
     path = Path(spec)
     if is_model_uri(spec) or (path / "MLmodel").is_file():  # a registered model: its weights, never its code
         try:
-            return SampleSource(spec, bundle=load_generator(spec, config.tracking_uri))
+            return SampleSource(spec, bundle=load_generator(spec, config.tracking_uri, scorer=False))
         except NotAGigModel as error:
             raise NotAGigModel(f"{error}; to score another tool's model, write its images to a folder and give "
                                f"--samples DIR") from None

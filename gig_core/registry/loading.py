@@ -35,8 +35,9 @@ def is_model_uri(spec: str) -> bool:
     return spec.startswith(("models:/", "runs:/"))
 
 
-def download_model(uri: str, tracking_uri: str, folder: Path) -> Path:
-    """Download the MLmodel file and the generator weights of a models:/ or runs:/ URI into `folder`.
+def download_model(uri: str, tracking_uri: str, folder: Path, scorer: bool = True) -> Path:
+    """Download the MLmodel file and the generator weights of a models:/ or runs:/ URI into `folder` (with
+    `scorer`, the realism scorer's files too).
 
     Only those two files: the model also carries gig_core's code and its environment files,
     which reading weights does not need.
@@ -53,7 +54,7 @@ def download_model(uri: str, tracking_uri: str, folder: Path) -> Path:
         weights = weights_entry(folder)
         if weights:
             repository.download_artifacts(weights, str(folder))
-        for key in (DETECTOR_KEY, REALISM_KEY, INCEPTION_KEY):  # the realism score's parts, when it has them
+        for key in (DETECTOR_KEY, REALISM_KEY, INCEPTION_KEY) if scorer else ():  # the realism score's parts
             entry = weights_entry(folder, key)
             if entry:
                 repository.download_artifacts(entry, str(folder))
@@ -82,8 +83,9 @@ def artifact_file(folder: Path, key: str) -> Path | None:
     return path if path and path.resolve().is_relative_to(folder.resolve()) and path.is_file() else None
 
 
-def generator_from_folder(folder: Path) -> GeneratorBundle:
-    """The generator of an MLflow model folder written by `gig register`, read weights-only."""
+def generator_from_folder(folder: Path, scorer: bool = True) -> GeneratorBundle:
+    """The generator of an MLflow model folder written by `gig register`, read weights-only; with `scorer`, its
+    realism scorer too."""
     weights = artifact_file(folder, ARTIFACT_KEY)
     if weights is None:
         raise NotAGigModel(
@@ -91,14 +93,16 @@ def generator_from_folder(folder: Path) -> GeneratorBundle:
         )
     bundle = GeneratorBundle.load(weights)
     detector, realism, inception = (artifact_file(folder, k) for k in (DETECTOR_KEY, REALISM_KEY, INCEPTION_KEY))
-    if detector:
+    if scorer and detector:
         bundle.realism = load_realism_scorer(detector, realism, inception)
     return bundle
 
 
-def load_generator(spec: str, tracking_uri: str) -> GeneratorBundle:
-    """A GIG generator from a models:/ or runs:/ URI or an MLflow model folder, without running model code."""
+def load_generator(spec: str, tracking_uri: str, scorer: bool = True) -> GeneratorBundle:
+    """A GIG generator from a models:/ or runs:/ URI or an MLflow model folder, without running model code.
+    scorer=False: for callers that only sample (evaluate, the champion's re-score), which then skip the realism
+    scorer's files (the FID network is 87 MB)."""
     if not is_model_uri(spec):
-        return generator_from_folder(Path(spec))
+        return generator_from_folder(Path(spec), scorer)
     with tempfile.TemporaryDirectory(prefix="gig-model-") as scratch:
-        return generator_from_folder(download_model(spec, tracking_uri, Path(scratch)))
+        return generator_from_folder(download_model(spec, tracking_uri, Path(scratch), scorer), scorer)

@@ -82,7 +82,7 @@ def champion_bundle(client: MlflowClient, model_name: str) -> tuple[str, Generat
     if version is None:
         return None
     # The version read, even if the alias moves; its weights only, never its code.
-    return version, load_generator(f"models:/{model_name}/{version}", mlflow.get_tracking_uri())
+    return version, load_generator(f"models:/{model_name}/{version}", mlflow.get_tracking_uri(), scorer=False)
 
 
 @contextlib.contextmanager
